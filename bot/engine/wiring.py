@@ -1,0 +1,9 @@
+"""Which loops the engine runs, and how often. One place, so the whole engine reads at a glance."""
+
+from __future__ import annotations
+
+from bot.context import AppContext
+
+
+def register_loops(ctx: AppContext) -> None:
+    """Add every engine loop to `ctx.engine`. Loops are added here as each part lands."""

@@ -1,0 +1,79 @@
+"""Builds the Bolt `AsyncApp` for the configured install mode and registers every listener.
+
+Single-workspace: SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET. Multi-workspace: SLACK_CLIENT_ID +
+SLACK_CLIENT_SECRET + SLACK_SIGNING_SECRET, installations kept by slack-sdk's SQLite store in our
+database file. Bolt verifies every request's signature and timestamp (forged → 401).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
+from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+
+from bot.context import AppContext
+from bot.slack_gateway import SlackGateway, make_client, slack_oauth_authorize_url
+
+log = logging.getLogger("calbot.slack")
+
+# Least privilege: what the listeners and notices actually use (manifest.yml says the same).
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "im:write",
+    "users:read",
+    "users:read.email",
+    "channels:read",
+    "groups:read",
+]
+
+
+def build_slack_app(ctx: AppContext) -> AsyncApp | None:
+    """The Bolt app, or None when Slack is not configured (then /slack/events answers 503)."""
+    settings = ctx.settings
+    if not ctx.settings.integration("slack").enabled:
+        return None
+    if settings.slack_bot_token:
+        app = AsyncApp(
+            token=settings.slack_bot_token,
+            signing_secret=settings.slack_signing_secret,
+            client=make_client(settings, settings.slack_bot_token),
+            logger=log,
+        )
+        ctx.slack = SlackGateway(settings)
+    else:
+        installation_store = SQLite3InstallationStore(
+            database=settings.calbot_database, client_id=settings.slack_client_id
+        )
+        oauth_settings = AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=BOT_SCOPES,
+            redirect_uri=f"{settings.public_url}/slack/oauth_redirect",
+            install_path="/slack/install",
+            redirect_uri_path="/slack/oauth_redirect",
+            authorization_url=slack_oauth_authorize_url(settings),
+            installation_store=installation_store,
+            state_store=SQLite3OAuthStateStore(database=settings.calbot_database, expiration_seconds=600),
+        )
+        app = AsyncApp(
+            signing_secret=settings.slack_signing_secret,
+            oauth_settings=oauth_settings,
+            client=make_client(settings, None),
+            logger=log,
+        )
+        rotator = AsyncTokenRotator(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            client=make_client(settings, None),
+        )
+        ctx.slack = SlackGateway(settings, installation_store=installation_store, token_rotator=rotator)
+
+    from handlers.slack import register_all
+
+    register_all(app, ctx)
+    return app

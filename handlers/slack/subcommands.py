@@ -1,0 +1,1 @@
+"""Imports every module that registers `/calbot` subcommands (see handlers/slack/commands.py)."""

@@ -1,0 +1,5 @@
+"""Inbound webhooks: Google push, Graph notifications, Meeting BaaS callbacks (filled per issue)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
