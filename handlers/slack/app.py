@@ -24,6 +24,7 @@ log = logging.getLogger("calbot.slack")
 BOT_SCOPES = [
     "commands",
     "chat:write",
+    "chat:write.public",
     "im:write",
     "users:read",
     "users:read.email",
