@@ -149,9 +149,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             return JSONResponse({"error": {"code": "slack_not_configured", "message": f"Slack is not configured: {reason}"}},
                                 status_code=503)
 
-    from handlers import api, oauth, webhooks
+    import handlers.api
+    import handlers.oauth
+    import handlers.webhooks
+    from handlers.discovery import combined_router
 
-    app.include_router(oauth.router)
-    app.include_router(webhooks.router)
-    app.include_router(api.router)
+    app.include_router(combined_router(handlers.oauth))
+    app.include_router(combined_router(handlers.webhooks))
+    app.include_router(combined_router(handlers.api, prefix="/api"))
     return app

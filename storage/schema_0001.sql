@@ -114,6 +114,7 @@ CREATE TABLE events (
     meeting_url       TEXT,
     platform          TEXT,
     meeting_key       TEXT,                        -- normalized join URL, for cross-calendar dedup
+    meeting_id        INTEGER REFERENCES meetings(id) ON DELETE SET NULL,  -- planner's grouping
     content_hash      TEXT NOT NULL,
     provider_updated  TEXT,
     synced_at         TEXT NOT NULL,
@@ -164,16 +165,18 @@ CREATE INDEX meetings_start ON meetings (start_at);
 -- stable keys, so a resync or a regenerated series keeps them.
 CREATE TABLE decisions (
     id          INTEGER PRIMARY KEY,
-    member_id   INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
-    scope       TEXT NOT NULL CHECK (scope IN ('occurrence', 'series')),
-    subject     TEXT NOT NULL,                     -- occurrence identity or series key
+    team_id     TEXT NOT NULL REFERENCES workspaces(team_id) ON DELETE CASCADE,
+    member_id   INTEGER REFERENCES members(id) ON DELETE CASCADE,  -- NULL: workspace-level (API key, admin)
+    scope       TEXT NOT NULL CHECK (scope IN ('occurrence', 'series', 'meeting')),
+    subject     TEXT NOT NULL,                     -- occurrence identity, series key or meeting identity
     action      TEXT NOT NULL CHECK (action IN ('record', 'skip')),
     source      TEXT NOT NULL,                     -- slack / api / default
     actor       TEXT,                              -- who chose (Slack user id or api key name)
     bot_config  TEXT NOT NULL DEFAULT '{}',        -- per-meeting overrides
     created_at  TEXT NOT NULL,
-    UNIQUE (member_id, scope, subject)
+    updated_at  TEXT NOT NULL
 );
+CREATE UNIQUE INDEX decisions_key ON decisions (team_id, COALESCE(member_id, 0), scope, subject);
 
 -- An approval request DM for one member and meeting.
 CREATE TABLE approvals (
@@ -217,23 +220,31 @@ CREATE TABLE bots (
 CREATE INDEX bots_meeting ON bots (meeting_id);
 CREATE INDEX bots_state ON bots (state, next_attempt_at);
 
--- Everything calbot sends outward that must go exactly once (Slack messages, webhooks).
+-- Everything calbot sends outward that must go exactly once: one row per Slack message (keyed,
+-- so the same notice is never posted twice; later edits rewrite `payload` and set `needs_update`,
+-- so many changes coalesce into one chat.update), and one row per outbound webhook delivery.
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     dedup_key       TEXT NOT NULL UNIQUE,
     team_id         TEXT,
-    kind            TEXT NOT NULL,                 -- slack.post / slack.update / slack.dm / webhook
-    target          TEXT,                          -- channel, user or webhook subscription id
-    payload         TEXT NOT NULL,
-    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
+    kind            TEXT NOT NULL,                 -- slack.dm / slack.post / webhook
+    target          TEXT,                          -- Slack user id, channel id, or webhook subscription id
+    payload         TEXT NOT NULL,                 -- the latest desired content
+    version         INTEGER NOT NULL DEFAULT 1,    -- bumped on every edit
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'cancelled')),
+    needs_update    INTEGER NOT NULL DEFAULT 0,    -- sent, but the content changed since
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
+    channel         TEXT,                          -- where it was posted (Slack channel id)
+    message_ts      TEXT,                          -- Slack ts once posted
     result          TEXT,
     last_error      TEXT,
     created_at      TEXT NOT NULL,
     sent_at         TEXT
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_kind ON outbox (kind, status);
 
 -- Which Slack message represents a meeting's notice in a channel, so later changes edit it.
 CREATE TABLE notices (

@@ -6,4 +6,7 @@ from bot.context import AppContext
 
 
 def register_loops(ctx: AppContext) -> None:
-    """Add every engine loop to `ctx.engine`. Loops are added here as each part lands."""
+    """Add every engine loop to `ctx.engine`."""
+    from bot.engine.notifier import Notifier
+
+    ctx.engine.add("notifier", Notifier(ctx).step, interval=2.0)

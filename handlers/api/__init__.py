@@ -1,5 +1,1 @@
-"""The REST Calendars API under /api (issue 7 fills this)."""
-
-from fastapi import APIRouter
-
-router = APIRouter(prefix="/api")
+"""The REST Calendars API under /api. Each module exposes a FastAPI `router` for its resources."""

@@ -52,9 +52,8 @@ async def show_help(request: CommandRequest) -> dict:
 
 
 def register(app, ctx: AppContext) -> None:
-    # Modules that add subcommands are imported here so that their decorators run.
-    import handlers.slack.subcommands  # noqa: F401
-
+    # Subcommand modules (handlers/slack/*.py) are all imported by register_all before any
+    # request arrives, so SUBCOMMANDS is complete by the time this listener runs.
     @app.command("/calbot")
     async def calbot_command(ack, body, client, respond):
         try:

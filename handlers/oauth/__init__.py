@@ -1,0 +1,1 @@
+"""Calendar OAuth: `/oauth/{provider}/start` and `/oauth/{provider}/callback`. Modules expose `router`."""

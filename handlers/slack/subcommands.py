@@ -1,1 +1,0 @@
-"""Imports every module that registers `/calbot` subcommands (see handlers/slack/commands.py)."""
