@@ -168,7 +168,7 @@ def _conference_field_candidates(value: str) -> list[_Candidate]:
     # so an unfamiliar host there is still a meeting ("other"); only if the field
     # does not parse as a single URL do we read it like free text.
     token = value.strip().strip("<>\"' ")
-    if "://" in token and not any(ch.isspace() for ch in token):
+    if "://" in token and len(token.split()) == 1:
         candidate = _classify(token, trusted=True)
         if candidate:
             return [candidate]
@@ -245,7 +245,6 @@ _BARE_HOST_MARKERS = (
 # A character right before a scheme-less host that says it is part of something
 # else (an email address, a path, a query), not a link of its own.
 _NOT_A_BARE_HOST_PREFIX = "/@=%&?_~+#\\"
-_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 class _Span(NamedTuple):
@@ -256,15 +255,27 @@ class _Span(NamedTuple):
 
 def _text_candidates(text: str) -> list[_Candidate]:
     text = text[:MAX_TEXT_LENGTH]
+    lowered = _ascii_lower(text)
+    spans = _find_scheme_urls(text, lowered)
+    candidates = _classify_spans(text, spans)
+    if not candidates and len(spans) < MAX_URLS_PER_TEXT:
+        # Scheme-less mentions ("meet.google.com/abc-defg-hij") are a fallback:
+        # a text with a proper link means that link.
+        candidates = _classify_spans(text, _find_bare_urls(text, lowered, spans))
+    return candidates
+
+
+def _classify_spans(text: str, spans: list[_Span]) -> list[_Candidate]:
     candidates = []
     seen: dict[str, _Candidate | None] = {}
-    for span in _find_urls(text):
-        if len(span.token) > MAX_URL_LENGTH:
-            continue
-        if span.token in seen:
-            candidate = seen[span.token]
+    for span in spans:
+        token = span.token
+        if token in seen:
+            candidate = seen[token]
+        elif len(token) > MAX_URL_LENGTH or not _worth_classifying(token):
+            candidate = seen[token] = None
         else:
-            candidate = seen[span.token] = _classify(span.token)
+            candidate = seen[token] = _classify(token)
         if candidate and span.end < len(text) and text[span.end] in "\r\n":
             candidate = _follow_line_wraps(text, span, candidate)
         if candidate:
@@ -272,37 +283,60 @@ def _text_candidates(text: str) -> list[_Candidate]:
     return candidates
 
 
+_HOST_END = re.compile(r"[/?#\\]")
+
+
+def _worth_classifying(token: str) -> bool:
+    """Cheap pre-check on the host before the full clean/unwrap/parse: most links in
+    real bodies (documents, help, trackers) are on hosts we would never accept."""
+    start = token.find("://") + 3
+    stop = _HOST_END.search(token, start)
+    host = token[start : stop.start() if stop else len(token)].lower()
+    host = host.rpartition("@")[2].partition(":")[0].rstrip(".")
+    if "&" in host or "%" in host:
+        return True  # entity- or percent-encoded: let the full path decide
+    return (
+        _classifier_for_host(host) is not None
+        or "safelinks" in host
+        or "google." in host
+        or host.startswith("urldefense.")
+        or host.endswith(".mcas.ms")
+        or "cdn.office.net" in host
+    )
+
+
 def _ascii_lower(text: str) -> str:
-    lowered = text.lower()
-    # A few characters lower-case to two; positions must stay aligned with `text`.
-    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
+    """Lower-case ASCII with every position kept aligned with `text`.
 
-
-def _find_urls(text: str) -> list[_Span]:
-    lowered = _ascii_lower(text)
-    spans = _find_scheme_urls(text, lowered)
-    if len(spans) < MAX_URLS_PER_TEXT:
-        spans = _add_bare_urls(text, lowered, spans)
-    return spans
+    str.lower() can turn one character into two ("İ"), shifting positions;
+    replacing non-ASCII by "?" keeps one byte per character, and no scheme or
+    host we look for contains either.
+    """
+    if text.isascii():
+        return text.lower()
+    return text.encode("ascii", "replace").lower().decode("ascii")
 
 
 def _find_scheme_urls(text: str, lowered: str) -> list[_Span]:
     spans: list[_Span] = []
+    match_url = _URL_CHARS.match
     position = 0
     while len(spans) < MAX_URLS_PER_TEXT:
         separator = text.find("://", position)
         if separator < 0:
             break
-        body_end = _URL_CHARS.match(text, separator + 3).end()
-        position = max(body_end, separator + 3)
+        end = match_url(text, separator + 3).end()
+        position = max(end, separator + 3)
         start = _scheme_start(lowered, separator)
-        if start is None or body_end == separator + 3:
+        if start is None or end == separator + 3:
             continue
-        end = _extend_over_braces(text, body_end)
+        if text[end - 1] == "{":
+            end = _extend_over_braces(text, end)
         token = text[start:end]
-        bracketed = _rejoin_bracketed(text, start, end)
-        if bracketed:
-            token, end = bracketed
+        if start and text[start - 1] == "<":
+            bracketed = _rejoin_bracketed(text, start, end)
+            if bracketed:
+                token, end = bracketed
         spans.append(_Span(start, end, token))
         position = end
     return spans
@@ -321,8 +355,6 @@ def _scheme_start(lowered: str, separator: int) -> int | None:
 def _extend_over_braces(text: str, end: int) -> int:
     """Unencoded Teams links carry JSON (context={"Tid":"..."}); the quotes in it end a
     URL early, so carry on to the closing brace when one is close by."""
-    if end == 0 or text[end - 1] != "{":
-        return end
     close = text.find("}", end, end + 1024)
     if close < 0:
         return end
@@ -335,7 +367,7 @@ def _extend_over_braces(text: str, end: int) -> int:
 def _rejoin_bracketed(text: str, start: int, end: int) -> tuple[str, int] | None:
     """`<https://...>` in plain-text mail may be wrapped across lines (RFC 3986 App. C);
     whitespace up to the closing bracket is then part of the URL."""
-    if start == 0 or text[start - 1] != "<" or end >= len(text) or not text[end].isspace():
+    if end >= len(text) or not text[end].isspace():
         return None
     close = text.find(">", end, end + MAX_BRACKETED_URL)
     if close < 0 or "<" in text[end:close]:
@@ -347,9 +379,9 @@ def _rejoin_bracketed(text: str, start: int, end: int) -> tuple[str, int] | None
     return "".join(pieces[0::2]), close
 
 
-def _add_bare_urls(text: str, lowered: str, spans: list[_Span]) -> list[_Span]:
+def _find_bare_urls(text: str, lowered: str, spans: list[_Span]) -> list[_Span]:
     taken = [(span.start, span.end) for span in spans]
-    found = list(spans)
+    found: list[_Span] = []
     attempts = 0
     for marker in _BARE_HOST_MARKERS:
         position = 0
@@ -458,15 +490,22 @@ class _Url(NamedTuple):
 
 
 _TRAILING_PUNCTUATION = ".,;:!?*'\""
+# Only entities closed by ";" are decoded: html.unescape alone would also turn
+# legacy bare names into characters ("&param=1" -> "¶m=1") and corrupt queries.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
 
 def _clean_token(raw: str) -> str:
     """The URL a person meant: entities decoded, surrounding punctuation dropped."""
     token = raw.strip().strip("<>\"'")
-    if "&" in token and ";" in token:
-        token = html.unescape(token)
-        token = token[: _URL_CHARS.match(token).end()]
+    for _ in range(3):  # HTML stored inside HTML is escaped twice ("&amp;amp;")
+        if "&" not in token or ";" not in token:
+            break
+        decoded = _ENTITY.sub(_decode_entity, token)
+        if decoded == token:
+            break
+        token = decoded[: _URL_CHARS.match(decoded).end()]
     for _ in range(MAX_TRAILING_STRIP):
         if not token:
             break
@@ -477,6 +516,10 @@ def _clean_token(raw: str) -> str:
         else:
             break
     return token
+
+
+def _decode_entity(match: re.Match) -> str:
+    return html.unescape(match.group(0))
 
 
 def _parse(url: str) -> _Url | None:
