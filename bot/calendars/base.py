@@ -37,6 +37,14 @@ class AuthRevoked(ProviderError):
     transient = False
 
 
+class AccessTokenRejected(ProviderError):
+    """401: the access token was not accepted (expired early, or the grant was revoked).
+
+    Refresh the tokens and retry once; if the refresh raises `AuthRevoked`, the grant is gone.
+    Transient, so code that does not know this class still backs off and retries.
+    """
+
+
 class SyncTokenExpired(ProviderError):
     """Google 410 / Graph syncStateNotFound: drop the sync state and do a full sync."""
 
