@@ -42,6 +42,7 @@ MAX_URLS_PER_TEXT = 200
 MAX_URL_LENGTH = 4096
 MAX_UNWRAP_DEPTH = 5
 MAX_WRAPPED_LINES = 12
+WRAPPED_LINE_MIN_LENGTH = 60
 MAX_BRACKETED_URL = 4096
 MAX_HOST_LOOKBACK = 64
 MAX_TRAILING_STRIP = 16
@@ -459,7 +460,7 @@ def _is_wrapped(
         return False
     if not before.complete and joined.complete:
         return True
-    if line_length < 40:  # short lines were not wrapped by a mailer
+    if line_length < WRAPPED_LINE_MIN_LENGTH:  # mailers wrap at 72-78 columns, not earlier
         return False
     if any(ch in piece for ch in "%=&?/_~"):
         return True
@@ -558,7 +559,7 @@ def _classify(token: str, trusted: bool = False) -> _Candidate | None:
     classifier = _classifier_for_host(parsed.host)
     if classifier is not None:
         return classifier(parsed)
-    if trusted and parsed.scheme in ("http", "https") and not _looks_like_known_brand(parsed.host):
+    if trusted and parsed.scheme in ("http", "https") and not _looks_like_impersonation(parsed, url):
         return _Candidate("other", _https(parsed, parsed.path, parsed.query), _generic_key(parsed), 0, True)
     return None
 
@@ -979,9 +980,11 @@ _CLASSIFIERS: dict[str, Callable[[_Url], _Candidate | None]] = {
     "dialpad.com": _other,
     "uberconference.com": _other,
 }
+# Substrings that mark a host as pretending to be a platform when it is not on
+# the allow-list (specific enough not to catch ordinary words).
 _KNOWN_BRANDS = (
-    "zoom", "google", "teams", "microsoft", "webex", "goto", "chime", "whereby", "jit.si",
-    "8x8", "bluejeans", "skype", "lync", "ringcentral", "dialpad", "around",
+    "zoom", "google", "microsoft", "teams.", "webex", "gotomeet", "goto.com", "chime.aws",
+    "whereby", "jit.si", "8x8", "bluejeans", "skype", "lync", "ringcentral", "dialpad", "around.co",
 )  # fmt: skip
 
 
@@ -1001,9 +1004,14 @@ def _classifier_for_host(host: str) -> Callable[[_Url], _Candidate | None] | Non
     return None
 
 
-def _looks_like_known_brand(host: str) -> bool:
-    # Even a trusted conference field should not hand out zoom.us.evil.example.
-    return any(brand in host for brand in _KNOWN_BRANDS)
+def _looks_like_impersonation(parsed: _Url, url: str) -> bool:
+    """Even a trusted conference field should not hand out zoom.us.evil.example,
+    zoom.us@evil.example, evil.example/zoom.us/j/1 or a homoglyph host."""
+    host = parsed.host
+    if not host.isascii() or "xn--" in host or "@" in url.partition("://")[2].split("/", 1)[0]:
+        return True
+    lowered = url.lower()
+    return any(brand in host for brand in _KNOWN_BRANDS) or any(domain in lowered for domain in _CLASSIFIERS)
 
 
 # ---------------------------------------------------------------------------
