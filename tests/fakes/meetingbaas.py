@@ -196,6 +196,18 @@ class FakeMeetingBaas(FakeService):
         self.account_webhook_secret: str | None = None
         super().__init__()
 
+    def reset(self) -> None:
+        """Forget every bot, call, delivery, fault, clock offset and webhook (reuse one server)."""
+        with self.lock:
+            self.bots.clear()
+            self.exchanges.clear()
+            self.deliveries.clear()
+            self.requests.clear()
+            self._faults.clear()
+        self.clock_offset = 0.0
+        self.lock_window = LOCK_WINDOW
+        self.account_webhook_url = self.account_webhook_secret = None
+
     # -- clock -----------------------------------------------------------------------------
 
     def now(self) -> datetime:
