@@ -40,6 +40,9 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False)
     ctx = AppContext(settings=settings, db=db, cipher=cipher, clock=clock or Clock(),
                      http=http, metrics=metrics, engine=Engine(metrics))
+    from bot.calendars.registry import build_providers
+
+    ctx.providers = build_providers(settings, http, clock=ctx.clock)
     return ctx
 
 

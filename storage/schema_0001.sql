@@ -69,6 +69,7 @@ CREATE TABLE calendars (
     failures             INTEGER NOT NULL DEFAULT 0,
     backoff_until        TEXT,
     last_error           TEXT,
+    sync_generation      INTEGER NOT NULL DEFAULT 0, -- bumped per full sync (events seen in it carry it)
     UNIQUE (connection_id, provider_calendar_id)
 );
 CREATE INDEX calendars_due ON calendars (selected, next_sync_at);
@@ -118,6 +119,7 @@ CREATE TABLE events (
     content_hash      TEXT NOT NULL,
     provider_updated  TEXT,
     synced_at         TEXT NOT NULL,
+    sync_generation   INTEGER NOT NULL DEFAULT 0,  -- the calendar's full sync that last saw it
     UNIQUE (calendar_id, provider_event_id)
 );
 CREATE INDEX events_start ON events (start_at);

@@ -10,3 +10,12 @@ def register_loops(ctx: AppContext) -> None:
     from bot.engine.notifier import Notifier
 
     ctx.engine.add("notifier", Notifier(ctx).step, interval=2.0)
+
+    # Calendar sync (bot/engine/syncer.py): dirty (pushed), scheduled (poll / 30-min sweep) and
+    # interrupted calendars → events + the change feed. Push channels (bot/engine/push.py): one
+    # healthy Google watch / Graph subscription per selected calendar when push is on.
+    from bot.engine.push import PushManager
+    from bot.engine.syncer import Syncer
+
+    ctx.engine.add("syncer", Syncer(ctx).step, interval=5.0)
+    ctx.engine.add("push", PushManager(ctx).step, interval=60.0)
