@@ -1,4 +1,4 @@
-"""The `calbot` command: serve, init, check, api-key create (PRODUCT.md, "Commands")."""
+"""The `calbot` command: serve, init, check, api-key create|list|revoke (PRODUCT.md, "Commands")."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--team", required=True, help="Slack team id, e.g. T01234567")
     create.add_argument("--user", help="Slack user id: a member key sees only that member's calendars")
     create.add_argument("--name", default="", help="a label to recognise the key by")
+    listing = api_key_sub.add_parser("list", help="list a workspace's API keys (never the keys themselves)")
+    listing.add_argument("--team", required=True, help="Slack team id, e.g. T01234567")
+    revoke = api_key_sub.add_parser("revoke", help="revoke an API key by its id (from `api-key list`)")
+    revoke.add_argument("--team", required=True, help="Slack team id the key belongs to")
+    revoke.add_argument("id", type=int, help="the key's id, as `api-key list` shows it")
 
     args = parser.parse_args(argv)
     if args.command == "init":
@@ -48,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_SETTINGS
     if args.command == "serve":
         return run_serve(settings, args.host, args.port)
+    if args.command == "api-key" and args.api_key_command == "list":
+        return run_api_key_list(settings, args.team)
+    if args.command == "api-key" and args.api_key_command == "revoke":
+        return run_api_key_revoke(settings, args.team, args.id)
     if args.command == "api-key":
         return run_api_key_create(settings, args.team, args.user, args.name)
     return EXIT_PROBLEMS
@@ -132,6 +141,36 @@ def run_api_key_create(settings, team_id: str, user_id: str | None, name: str) -
     print(key)
     print(f"(API key for {scope} of {team_id}; shown once, stored hashed)", file=sys.stderr)
     return 0
+
+
+def run_api_key_list(settings, team_id: str) -> int:
+    from storage.api_keys import list_api_keys
+    from storage.db import open_database
+
+    keys = list_api_keys(open_database(settings.calbot_database), team_id)
+    if not keys:
+        print(f"No API keys for {team_id}.")
+        return 0
+    print("id\tprefix\tscope\tname\tcreated\tlast used\tstatus")
+    for key in keys:
+        scope = f"member {key['user_id']}" if key["member_id"] else "workspace"
+        status = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+        print(f"{key['id']}\t{key['prefix']}…\t{scope}\t{key['name'] or '-'}\t{key['created_at']}\t"
+              f"{key['last_used_at'] or 'never'}\t{status}")
+    return 0
+
+
+def run_api_key_revoke(settings, team_id: str, key_id: int) -> int:
+    from bot.timeutil import Clock
+    from storage.api_keys import revoke_api_key
+    from storage.db import open_database
+
+    if revoke_api_key(open_database(settings.calbot_database), key_id, team_id=team_id, clock=Clock()):
+        print(f"Revoked API key {key_id} of {team_id}; requests with it now get 401.")
+        return 0
+    print(f"calbot: no active API key {key_id} in {team_id} (see `calbot api-key list --team {team_id}`)",
+          file=sys.stderr)
+    return EXIT_PROBLEMS
 
 
 if __name__ == "__main__":

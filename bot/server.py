@@ -152,12 +152,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             return JSONResponse({"error": {"code": "slack_not_configured", "message": f"Slack is not configured: {reason}"}},
                                 status_code=503)
 
-    import handlers.api
     import handlers.oauth
     import handlers.webhooks
+    from bot.api.app import create_api_app
     from handlers.discovery import combined_router
 
     app.include_router(combined_router(handlers.oauth))
     app.include_router(combined_router(handlers.webhooks))
-    app.include_router(combined_router(handlers.api, prefix="/api"))
+    # The REST API is a sub-application: its own OpenAPI (/api/openapi.json), docs (/api/docs)
+    # and error shape; its routes are still discovered from handlers/api/.
+    app.mount("/api", create_api_app(ctx))
     return app

@@ -300,8 +300,15 @@ CREATE TABLE webhook_subscriptions (
     secret_enc     TEXT NOT NULL,
     status         TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
     failing_since  TEXT,
-    created_at     TEXT NOT NULL
+    created_at     TEXT NOT NULL,
+    member_id      INTEGER REFERENCES members(id) ON DELETE CASCADE,  -- made with a member key: only that member's events
+    description    TEXT,
+    last_error     TEXT,
+    last_success_at TEXT,
+    disabled_at    TEXT,
+    disabled_reason TEXT
 );
+CREATE INDEX webhook_subscriptions_team ON webhook_subscriptions (team_id, status);
 
 -- Single-use OAuth states (the signed state carries the data; this row makes it single-use).
 CREATE TABLE oauth_states (

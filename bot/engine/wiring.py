@@ -11,6 +11,12 @@ def register_loops(ctx: AppContext) -> None:
 
     ctx.engine.add("notifier", Notifier(ctx).step, interval=2.0)
 
+    # Outbound webhooks: changes and bot states → signed deliveries (bot/engine/webhooks_out.py).
+    from bot.engine.webhooks_out import WebhookDeliverer, WebhookProducer
+
+    ctx.engine.add("webhooks.produce", WebhookProducer(ctx).step, interval=2.0)
+    ctx.engine.add("webhooks.deliver", WebhookDeliverer(ctx).step, interval=2.0)
+
     # Calendar sync (bot/engine/syncer.py): dirty (pushed), scheduled (poll / 30-min sweep) and
     # interrupted calendars → events + the change feed. Push channels (bot/engine/push.py): one
     # healthy Google watch / Graph subscription per selected calendar when push is on.

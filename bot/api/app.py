@@ -1,0 +1,85 @@
+"""The REST Calendars API as a FastAPI sub-application mounted at /api.
+
+A sub-application (rather than routes on the main app) gives the API its own OpenAPI document
+(/api/openapi.json, only API routes, with a `/api` server), interactive docs (/api/docs) and its
+own error handlers, so the `{"error": {...}}` shape applies to the API without touching Slack,
+OAuth or webhook routes. Route modules are still discovered from handlers/api/.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from bot.api.errors import ErrorResponse, install_error_handlers
+from bot.context import AppContext
+
+DESCRIPTION = """\
+calbot's REST Calendars API: the calendars your workspace connected, their events and what will
+be recorded, recording bots, decision rules and signed outbound webhooks.
+
+**Authentication.** Send an API key (`calbot api-key create --team T [--user U]`) in
+`x-meeting-baas-api-key`, `x-spoke-api-key` or `Authorization: Bearer`. A workspace key sees the
+whole workspace; a member key (`--user`) sees only that member's calendars.
+
+**Errors** are always `{"error": {"code": "...", "message": "..."}}`: 401 for a missing or bad key,
+404 for anything that does not exist *or is not yours*, 400/422 for bad input.
+
+**Pagination.** Lists that can grow take `limit` and return `next_cursor`; pass it back as
+`cursor` for the next page.
+
+**Webhooks** are signed per [Standard Webhooks](https://www.standardwebhooks.com/)
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`); verify them with the secret shown
+once when the subscription is created.
+"""
+
+ERROR_RESPONSES = {
+    "400": "Bad request (e.g. an invalid cursor)",
+    "401": "Missing, invalid or revoked API key",
+    "404": "Not found (or not visible to this key)",
+    "422": "Invalid input",
+}
+
+
+def create_api_app(ctx: AppContext) -> FastAPI:
+    import handlers.api
+    from handlers.discovery import combined_router
+
+    app = FastAPI(
+        title="calbot Calendars API",
+        version="1",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(combined_router(handlers.api))
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app
+
+
+def _document(app: FastAPI) -> dict:
+    """FastAPI's document, with our error shape in place of its validation-error shape, and the
+    error statuses every operation can answer with."""
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorResponse"] = error_schema
+    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_RESPONSES.items():
+                responses[status] = {"description": description, "content": error_content}
+    return schema
