@@ -328,6 +328,7 @@ class FakeGoogle(FakeService):
         self._time_offset = 0.0
         self._last_us = 0
         self._ids = itertools.count(1)
+        self._pending: dict[str, set[str]] = {}
         self._held: list[tuple[_Channel, PushRecord]] = []
         self._queue: list[tuple[float, int, PushRecord]] = []
         self._queue_cv = threading.Condition()
@@ -469,10 +470,12 @@ class FakeGoogle(FakeService):
         `start`/`end`: aware or naive datetime (naive = in `time_zone` or the calendar's zone),
         `date` for all-day, ISO string, or a wire dict. `conference`: "meet", "zoom", "teams" or a
         join URL, which fills `conferenceData` (and `hangoutLink` for Meet) as Google does.
-        `attendees`: emails or wire dicts. `organizer`: someone else's email makes this an invite
-        on this calendar (the owner appears as an attendee with `self: true`, responding `response`).
-        Other keyword arguments are wire fields copied as given (e.g. `hangoutLink`, `conferenceData`,
-        `visibility`, `eventType`, `iCalUID`).
+        `attendees`: emails or wire dicts; attendees who are accounts in this fake get the event on
+        their primary calendar too (same id and iCalUID, `self` on their own entry), and keep
+        getting the organizer's changes, as in Google. `organizer`: someone else's email makes this
+        an invitation seen on this calendar only (the owner appears as an attendee with
+        `self: true`, responding `response`). Other keyword arguments are wire fields copied as
+        given (e.g. `hangoutLink`, `conferenceData`, `visibility`, `eventType`, `iCalUID`).
         """
         with self.lock:
             calendar = self._calendar(calendar_id)
@@ -480,8 +483,9 @@ class FakeGoogle(FakeService):
                                     description, location, attendees, organizer, conference, response,
                                     status, fields)
             event = _Event(raw)
-            self._store(calendar, event, notify=notify)
-            return json.loads(json.dumps(event.raw))
+            self._store(calendar, event)
+            self._commit(notify)
+            return _copy(event.raw)
 
     def update_event(self, calendar_id: str, event_id: str, **changes: Any) -> dict:
         """Change fields of an event (wire names, plus `start`/`end`/`conference`/`attendees` shorthands).
@@ -493,7 +497,8 @@ class FakeGoogle(FakeService):
             event = self._event(calendar, event_id)
             raw = self._apply_changes(calendar, event.raw, changes)
             self._replace(calendar, event, raw)
-            return json.loads(json.dumps(raw))
+            self._commit()
+            return _copy(event.raw)
 
     def move_event(self, calendar_id: str, event_id: str, start: Any, end: Any = None) -> dict:
         """Move an event (or one instance) to `start`, keeping its duration unless `end` is given."""
@@ -523,8 +528,9 @@ class FakeGoogle(FakeService):
             if event.kind == "master":
                 for instance in self._instances_of(calendar, event_id):
                     if not instance.cancelled:
-                        self._replace(calendar, instance, {**instance.raw, "status": "cancelled"}, notify=False)
+                        self._replace(calendar, instance, {**instance.raw, "status": "cancelled"})
             self._replace(calendar, event, {**event.raw, "status": "cancelled"})
+            self._commit()
 
     cancel_instance = cancel_event
 
@@ -545,28 +551,36 @@ class FakeGoogle(FakeService):
             del calendar.events[event_id]
 
     def respond(self, calendar_id: str, event_id: str, response: str, email: str | None = None) -> dict:
-        """An attendee (default: the calendar's owner) answers accepted/declined/tentative/needsAction."""
+        """An attendee (default: the calendar's owner) answers accepted/declined/tentative/needsAction.
+
+        Every copy of the event in the fake (organizer's and guests') shows the new answer.
+        """
         with self.lock:
             calendar = self._calendar(calendar_id)
-            event = self._event(calendar, event_id)
+            self._event(calendar, event_id)
             who = email or calendar.id
-            attendees = [dict(a) for a in event.raw.get("attendees", [])]
-            for attendee in attendees:
-                if attendee.get("email") == who:
-                    attendee["responseStatus"] = response
-                    break
-            else:
-                raise KeyError(f"{who} is not an attendee of {event_id}")
-            return self.update_event(calendar_id, event_id, attendees=attendees)
+            copies = [(c, c.events[event_id]) for c in self.calendars.values() if event_id in c.events]
+            for owner, event in copies:
+                attendees = [dict(a) for a in event.raw.get("attendees", [])]
+                found = [a for a in attendees if a.get("email") == who]
+                if not found:
+                    if owner is calendar:
+                        raise KeyError(f"{who} is not an attendee of {event_id}")
+                    continue
+                found[0]["responseStatus"] = response
+                self._replace(owner, event, {**event.raw, "attendees": attendees})
+            self._commit(propagate=False)
+            return _copy(calendar.events[event_id].raw)
 
     def add_recurring(self, calendar_id: str, summary: str | None = "Recurring meeting", start: Any = None,
                       end: Any = None, *, count: int = 10, interval: timedelta = timedelta(days=7),
                       **kwargs: Any) -> dict:
         """A recurring series, expanded into instances exactly as `singleEvents=true` lists them.
 
-        Returns the master (with `recurrence`); `instances(calendar_id, master["id"])` gives the
-        occurrences: ids `<masterId>_<YYYYMMDDTHHMMSSZ>` (UTC start; `<masterId>_<YYYYMMDD>` all-day),
-        each with `recurringEventId` and `originalStartTime`.
+        Takes `add_event`'s keyword arguments. Returns the master (with `recurrence`);
+        `instances(calendar_id, master["id"])` gives the occurrences: ids
+        `<masterId>_<YYYYMMDDTHHMMSSZ>` (UTC start; `<masterId>_<YYYYMMDD>` all-day), each with
+        `recurringEventId` and `originalStartTime`.
         """
         with self.lock:
             calendar = self._calendar(calendar_id)
@@ -580,11 +594,10 @@ class FakeGoogle(FakeService):
             )
             raw["recurrence"] = [_rrule(interval, count=count)]
             master = _Event(raw, kind="master")
-            self._store(calendar, master, notify=False)
+            self._store(calendar, master)
             self._generate_instances(calendar, master, count, interval)
-            if notify:
-                self._notify(calendar)
-            return json.loads(json.dumps(master.raw))
+            self._commit(notify)
+            return _copy(master.raw)
 
     def instances(self, calendar_id: str, master_id: str, *, include_cancelled: bool = False) -> list[dict]:
         """A series' instances in start order, as the API would return them."""
@@ -592,7 +605,7 @@ class FakeGoogle(FakeService):
             calendar = self._calendar(calendar_id)
             found = [e for e in self._instances_of(calendar, master_id) if include_cancelled or not e.cancelled]
             found.sort(key=lambda e: e.start_ts)
-            return [json.loads(json.dumps(e.raw)) for e in found]
+            return [_copy(e.raw) for e in found]
 
     def update_series(self, calendar_id: str, master_id: str, *, shift: timedelta | None = None,
                       **changes: Any) -> dict:
@@ -605,20 +618,20 @@ class FakeGoogle(FakeService):
             if shift:
                 raw["start"] = self._shifted(calendar, raw["start"], shift)
                 raw["end"] = self._shifted(calendar, raw["end"], shift)
-            self._replace(calendar, master, raw, notify=False)
+            self._replace(calendar, master, raw)
             if shift:
                 count, interval = _parse_rrule(raw["recurrence"][0])
                 for instance in self._instances_of(calendar, master_id):
                     if not instance.cancelled:
-                        self._replace(calendar, instance, {**instance.raw, "status": "cancelled"}, notify=False)
+                        self._replace(calendar, instance, {**instance.raw, "status": "cancelled"})
                 self._generate_instances(calendar, master, count, interval)
             else:
                 for instance in self._instances_of(calendar, master_id):
                     if not instance.cancelled:
                         self._replace(calendar, instance, self._apply_changes(calendar, instance.raw, changes),
-                                      notify=False, keep_exception=True)
-            self._notify(calendar)
-            return json.loads(json.dumps(master.raw))
+                                      keep_exception=True)
+            self._commit()
+            return _copy(master.raw)
 
     def split_series(self, calendar_id: str, master_id: str, from_start: datetime, *,
                      shift: timedelta = timedelta(0), count: int | None = None, **changes: Any) -> dict:
@@ -638,10 +651,10 @@ class FakeGoogle(FakeService):
             remaining = count if count is not None else len(later)
             for instance in later:
                 if not instance.cancelled:
-                    self._replace(calendar, instance, {**instance.raw, "status": "cancelled"}, notify=False)
+                    self._replace(calendar, instance, {**instance.raw, "status": "cancelled"})
             until = datetime.fromtimestamp(split_ts - 1, UTC).strftime("%Y%m%dT%H%M%SZ")
             rule = re.sub(r";?COUNT=\d+", "", master.raw["recurrence"][0]) + f";UNTIL={until}"
-            self._replace(calendar, master, {**master.raw, "recurrence": [rule]}, notify=False)
+            self._replace(calendar, master, {**master.raw, "recurrence": [rule]})
 
             new_id = f"{master_id}_R{datetime.fromtimestamp(split_ts, UTC):%Y%m%dT%H%M%S}"
             first = datetime.fromtimestamp(split_ts, UTC)
@@ -652,14 +665,14 @@ class FakeGoogle(FakeService):
             base["start"] = self._as_time(first + shift, calendar, zone)
             base["end"] = self._as_time(first + shift + timedelta(seconds=duration), calendar, zone)
             raw = self._apply_changes(calendar, base, changes)
-            created, etag = self._stamp()
+            created, _ = self._stamp()
             raw.update(id=new_id, iCalUID=f"{new_id}@google.com", created=created, sequence=0,
                        htmlLink=_html_link(new_id, calendar.id), recurrence=[_rrule(interval, count=remaining)])
             new_master = _Event(raw, kind="master")
-            self._store(calendar, new_master, notify=False)
+            self._store(calendar, new_master)
             self._generate_instances(calendar, new_master, remaining, interval)
-            self._notify(calendar)
-            return json.loads(json.dumps(new_master.raw))
+            self._commit()
+            return _copy(new_master.raw)
 
     def bulk_add(self, calendar_id: str, n: int, *, start: datetime | None = None,
                  spacing: timedelta = timedelta(minutes=45), duration: timedelta = timedelta(minutes=30),
@@ -702,7 +715,8 @@ class FakeGoogle(FakeService):
                 event.end_ts = begin + length
                 calendar.events[event_id] = event
                 ids.append(event_id)
-            self._notify(calendar)
+            self._pending.setdefault(calendar.id, set())
+            self._commit(propagate=False)
             return ids
 
     def invalidate_sync_tokens(self, calendar_id: str) -> None:
@@ -712,13 +726,13 @@ class FakeGoogle(FakeService):
 
     def event(self, calendar_id: str, event_id: str) -> dict:
         with self.lock:
-            return json.loads(json.dumps(self._event(self._calendar(calendar_id), event_id).raw))
+            return _copy(self._event(self._calendar(calendar_id), event_id).raw)
 
     def events(self, calendar_id: str, *, include_cancelled: bool = False) -> list[dict]:
         """What a full `singleEvents=true` listing holds (no masters), in storage order."""
         with self.lock:
             calendar = self._calendar(calendar_id)
-            return [json.loads(json.dumps(e.raw)) for e in calendar.events.values()
+            return [_copy(e.raw) for e in calendar.events.values()
                     if e.kind != "master" and (include_cancelled or not e.cancelled)]
 
     # -- events: internals ---------------------------------------------------------------------
@@ -882,10 +896,10 @@ class FakeGoogle(FakeService):
                             "start": start_wire, "end": end_wire, "recurringEventId": raw["id"],
                             "originalStartTime": dict(start_wire), "status": raw.get("status", "confirmed")}
             if existing is not None:
-                self._replace(calendar, existing, instance_raw, notify=False)
+                self._replace(calendar, existing, instance_raw)
                 existing.exception = False
             else:
-                self._store(calendar, _Event(instance_raw, kind="instance", master_id=raw["id"]), notify=False)
+                self._store(calendar, _Event(instance_raw, kind="instance", master_id=raw["id"]))
 
     def _index(self, calendar: _Calendar, event: _Event) -> None:
         raw = event.raw
@@ -900,7 +914,7 @@ class FakeGoogle(FakeService):
         else:
             event.wire = raw
 
-    def _store(self, calendar: _Calendar, event: _Event, *, notify: bool = True) -> None:
+    def _store(self, calendar: _Calendar, event: _Event) -> None:
         updated, etag = self._stamp()
         event.raw["updated"] = updated
         event.raw["etag"] = etag
@@ -908,11 +922,9 @@ class FakeGoogle(FakeService):
         event.seq = calendar.seq
         self._index(calendar, event)
         calendar.events[event.raw["id"]] = event
-        if notify:
-            self._notify(calendar)
+        self._pending.setdefault(calendar.id, set()).add(event.raw["id"])
 
-    def _replace(self, calendar: _Calendar, event: _Event, raw: dict, *, notify: bool = True,
-                 keep_exception: bool = False) -> None:
+    def _replace(self, calendar: _Calendar, event: _Event, raw: dict, *, keep_exception: bool = False) -> None:
         """Copy-on-write: responses being serialised keep the dict they took."""
         updated, etag = self._stamp()
         event.raw = {**raw, "updated": updated, "etag": etag}
@@ -921,8 +933,52 @@ class FakeGoogle(FakeService):
         calendar.seq += 1
         event.seq = calendar.seq
         self._index(calendar, event)
+        self._pending.setdefault(calendar.id, set()).add(event.raw["id"])
+
+    def _commit(self, notify: bool = True, *, propagate: bool = True) -> None:
+        """End of one user action: copy the organizer's changes to guests' calendars, then push
+        once per changed calendar."""
+        changed, self._pending = self._pending, {}
+        if propagate:
+            for calendar_id, ids in changed.items():
+                self._propagate(self.calendars[calendar_id], ids)
+            for calendar_id, ids in self._pending.items():
+                changed.setdefault(calendar_id, set()).update(ids)
+            self._pending = {}
         if notify:
-            self._notify(calendar)
+            for calendar_id in changed:
+                self._notify(self.calendars[calendar_id])
+
+    def _propagate(self, source: _Calendar, ids: Iterable[str]) -> None:
+        """Guests who are accounts here see the organizer's event on their primary calendar."""
+        for event_id in sorted(ids, key=lambda i: source.events[i].seq if i in source.events else 0):
+            event = source.events.get(event_id)
+            if event is None or not event.raw.get("organizer", {}).get("self"):
+                continue
+            guests = {a.get("email") for a in event.raw.get("attendees", ())} & self.accounts.keys()
+            guests.discard(source.id)
+            holders = {c.id for c in self.calendars.values() if c is not source and event_id in c.events
+                       and c.events[event_id].raw.get("organizer", {}).get("email") == source.id}
+            for email in guests | holders:
+                target = self.calendars.get(self.accounts[email].primary if email in self.accounts else email)
+                if target is None or target.deleted:
+                    continue
+                copy = _guest_copy(event.raw, target, invited=email in guests)
+                existing = target.events.get(event_id)
+                if existing is None:
+                    if email not in guests:
+                        continue
+                    guest_event = _Event(copy, kind=event.kind, master_id=event.master_id)
+                    guest_event.exception = event.exception
+                    self._store(target, guest_event)
+                else:
+                    mine = next((a for a in existing.raw.get("attendees", ()) if a.get("self")), None)
+                    if mine is not None:  # a guest's own answer is theirs, until the organizer resets it
+                        for attendee in copy.get("attendees", ()):
+                            if attendee.get("self") and "responseStatus" in mine:
+                                attendee["responseStatus"] = mine["responseStatus"]
+                    self._replace(target, existing, copy, keep_exception=True)
+                    existing.exception = event.exception
 
     # -- OAuth: test helpers -------------------------------------------------------------------
 
@@ -1671,6 +1727,33 @@ def _conference(spec: str | bool) -> dict:
         "conferenceSolution": {"key": {"type": "addOn"}, "name": name, "iconUri": "https://lh3.googleusercontent.com/addon"},
         "conferenceId": _b64url(hashlib.sha256(url.encode()).digest()[:9]),
     }}
+
+
+def _copy(raw: dict) -> dict:
+    return json.loads(json.dumps(raw))
+
+
+def _guest_copy(raw: dict, calendar: _Calendar, *, invited: bool) -> dict:
+    """The organizer's event as it appears on a guest's calendar (times in the guest's zone)."""
+    calendar_id = calendar.id
+    copy = {**raw, "htmlLink": _html_link(raw["id"], calendar_id)}
+    for name in ("start", "end", "originalStartTime"):
+        when = raw.get(name)
+        if when and "dateTime" in when:
+            copy[name] = {**when, "dateTime": _render_dt(_parse_rfc3339(when["dateTime"]), calendar.tz)}
+    copy["organizer"] = {k: v for k, v in raw["organizer"].items() if k != "self"}
+    copy["creator"] = {k: v for k, v in raw.get("creator", raw["organizer"]).items() if k != "self"}
+    attendees = []
+    for attendee in raw.get("attendees", ()):
+        attendee = {k: v for k, v in attendee.items() if k != "self"}
+        if attendee.get("email") == calendar_id:
+            attendee["self"] = True
+        attendees.append(attendee)
+    if attendees:
+        copy["attendees"] = attendees
+    if not invited:  # taken off the guest list: the event leaves their calendar
+        copy["status"] = "cancelled"
+    return copy
 
 
 def _calendar_kwargs(spec: dict) -> dict:
