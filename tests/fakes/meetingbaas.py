@@ -472,7 +472,9 @@ class FakeMeetingBaas(FakeService):
         return body, bool(raw), None
 
     def _reply(self, request: Request, body: Any, has_body: bool, status: int, payload: Any) -> JSONResponse:
-        exchange = Exchange(request.method, request.url.path, dict(request.query_params), body, has_body, status, payload)
+        # The query as validated: with the spec's defaults filled in (see _list).
+        query = request.scope.get("effective_query") or dict(request.query_params)
+        exchange = Exchange(request.method, request.url.path, query, body, has_body, status, payload)
         with self.lock:
             self.exchanges.append(exchange)
         return JSONResponse(payload, status_code=status)
@@ -532,6 +534,7 @@ class FakeMeetingBaas(FakeService):
             return error
         query = dict(request.query_params)
         query.setdefault("limit", "50")          # the spec's default for a "required" parameter
+        request.scope["effective_query"] = query
         problems = self._spec_problems(request, body, has_body, query)
         if problems:
             return self._invalid(request, body, has_body, "; ".join(problems))
