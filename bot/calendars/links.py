@@ -814,15 +814,16 @@ def _webex(parsed: _Url) -> _Candidate | None:
         return None
     segments = _segments(parsed.path)
     lowered = [segment.lower() for segment in segments]
+    url = _https(parsed, parsed.path, parsed.query)
+    # Personal rooms: /meet/<name>, /join/<name>, optionally under a /<site>/ prefix.
+    # Checked first: a room may be called anything, even "recording".
+    if len(segments) in (2, 3) and lowered[-2] in ("meet", "join") and _is_name(segments[-1]):
+        return _Candidate("webex", url, f"https://{parsed.host}/meet/{lowered[-1]}", 0, True)
     if any(segment in _WEBEX_NON_JOIN_PAGES for segment in lowered):
         return None
-    url = _https(parsed, parsed.path, parsed.query)
     meeting_token = _param(parsed.query, "MTID")
     if meeting_token:
         return _Candidate("webex", url, f"https://{parsed.host}/?MTID={meeting_token}", 0, True)
-    # Personal rooms: /meet/<name>, /join/<name>, optionally under a /<site>/ prefix.
-    if len(segments) in (2, 3) and lowered[-2] in ("meet", "join") and _is_name(segments[-1]):
-        return _Candidate("webex", url, f"https://{parsed.host}/meet/{lowered[-1]}", 0, True)
     if "joinservice" in lowered or lowered[-3:-1] == ["meeting", "info"]:
         return _Candidate("webex", url, f"https://{parsed.host}/{lowered[-1]}", 0, True)
     return None
