@@ -154,12 +154,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     import handlers.oauth
     import handlers.webhooks
-    from bot.api.app import create_api_app
+    from bot.api.app import mount_api
     from handlers.discovery import combined_router
 
     app.include_router(combined_router(handlers.oauth))
     app.include_router(combined_router(handlers.webhooks))
     # The REST API is a sub-application: its own OpenAPI (/api/openapi.json), docs (/api/docs)
     # and error shape; its routes are still discovered from handlers/api/.
-    app.mount("/api", create_api_app(ctx))
+    mount_api(app, ctx)
     return app

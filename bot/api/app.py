@@ -8,8 +8,11 @@ OAuth or webhook routes. Route modules are still discovered from handlers/api/.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Mount
 
 from bot.api.errors import ErrorResponse, install_error_handlers
 from bot.context import AppContext
@@ -39,6 +42,21 @@ ERROR_RESPONSES = {
     "404": "Not found (or not visible to this key)",
     "422": "Invalid input",
 }
+
+
+class ApiMount(Mount):
+    """Mount whose prefix also matches paths containing a newline (`/api/webhooks/a%0Ab`).
+    A plain Mount's `.*` stops at a newline, so such a path would fall through to the main app's
+    404 in FastAPI's `{"detail": ...}` shape instead of ours."""
+
+    def __init__(self, path: str, app) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
+def mount_api(app, ctx: AppContext) -> None:
+    """Serve the API at /api on `app` (calbot's main FastAPI app)."""
+    app.router.routes.append(ApiMount("/api", create_api_app(ctx)))
 
 
 def create_api_app(ctx: AppContext) -> FastAPI:

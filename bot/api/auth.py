@@ -56,13 +56,22 @@ async def require_principal(
     spoke: str | None = Depends(spoke_key),
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Principal:
-    presented = mb_key or spoke or (credentials.credentials if credentials else None)
+    # Read the headers themselves (the security dependencies above document them in OpenAPI but
+    # turn an empty header into "absent"): a present-but-empty key is a bad key, not no key.
+    presented = {request.headers[name].strip() for name in (meeting_baas_key.model.name, spoke_key.model.name)
+                 if name in request.headers}
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        presented.add(token.strip())
     if not presented:
         raise ApiError(401, "missing API key: send it in x-meeting-baas-api-key, x-spoke-api-key "
                             "or Authorization: Bearer (create one with `calbot api-key create`)")
-    presented = presented.strip()
+    if len(presented) > 1:
+        # Several different keys: refuse rather than guess which one the caller meant.
+        raise ApiError(401, "conflicting API keys: send one key (the same value if in several headers)")
+    [key] = presented
     ctx = context(request)
-    row = find_api_key(ctx.db, presented) if 0 < len(presented) <= MAX_KEY_LENGTH else None
+    row = find_api_key(ctx.db, key) if 0 < len(key) <= MAX_KEY_LENGTH else None
     if row is None:
         raise ApiError(401, "invalid or revoked API key")
     workspace = ctx.db.execute("SELECT uninstalled_at FROM workspaces WHERE team_id = ?",

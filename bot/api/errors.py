@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bot.errors import reference_id
 
@@ -74,6 +75,17 @@ def describe_validation_error(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. (Starlette's own 405 names only the first
+    matching route's methods, but GET, PATCH and DELETE of one path are three routes.)"""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.PARTIAL and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -88,9 +100,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such API route: {request.method} {request.url.path}"
-        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not supported here; use {' or '.join(allowed)}"
+        return error_response(exc.status_code, code, message, headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception):

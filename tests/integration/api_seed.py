@@ -100,7 +100,7 @@ def api_key(db, team_id: str, clock: Clock, member_id: int | None = None, name: 
 class ApiEnv:
     """The ASGI app (engine loops not started: tests step them), its context, clock and a client."""
 
-    def __init__(self, tmp_path, clock=None):
+    def __init__(self, tmp_path, clock=None, **settings_overrides):
         from fastapi.testclient import TestClient
 
         from bot.config import load_settings
@@ -109,7 +109,8 @@ class ApiEnv:
         from bot.timeutil import FixedClock
 
         self.clock = clock or FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
-        settings = load_settings(calbot_database=str(tmp_path / "api.db"), calbot_secret_key=new_secret_key())
+        settings = load_settings(calbot_database=str(tmp_path / "api.db"), calbot_secret_key=new_secret_key(),
+                                 _env_file=None, **settings_overrides)
         self.app = create_app(settings, clock=self.clock)
         self.ctx = self.app.state.ctx
         self.db = self.ctx.db
