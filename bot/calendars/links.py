@@ -169,7 +169,7 @@ def _conference_field_candidates(value: str) -> list[_Candidate]:
     # so an unfamiliar host there is still a meeting ("other"); only if the field
     # does not parse as a single URL do we read it like free text.
     token = value.strip().strip("<>\"' ")
-    if "://" in token and len(token.split()) == 1:
+    if "://" in token and len(token) <= MAX_URL_LENGTH and len(token.split()) == 1:
         candidate = _classify(token, trusted=True)
         if candidate:
             return [candidate]
@@ -219,9 +219,7 @@ def _candidates_from_texts(texts: list[Any]) -> list[_Candidate]:
 
 # Everything that cannot be inside a URL as written in text or an HTML attribute.
 # A single negated character class: matching it is linear, it cannot backtrack.
-_URL_CHARS = re.compile(
-    "[^\\s<>\"'`|\\\\^\u200b\u200c\u200d\u2060\ufeff\u201c\u201d\u2018\u2019\u00ab\u00bb]*"
-)
+_URL_CHARS = re.compile("[^\\s<>\"'`|\\\\^\u200b\u200c\u200d\u2060\ufeff\u201c\u201d\u2018\u2019\u00ab\u00bb]*")
 _SCHEMES = ("https", "http", "zoommtg", "zoomus")
 _HOST_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.-"
 # Scheme-less mentions we still recognise, e.g. a location of "meet.google.com/abc-defg-hij".
@@ -359,10 +357,13 @@ def _extend_over_braces(text: str, end: int) -> int:
     close = text.find("}", end, end + 1024)
     if close < 0:
         return end
-    segment = text[end:close]
-    if _URL_CHARS.match(segment.replace('"', "")).end() != len(segment.replace('"', "")):
+    unquoted = text[end:close].replace('"', "")
+    if _URL_CHARS.match(unquoted).end() != len(unquoted):
         return end  # whitespace or markup inside: not one URL
     return close + 1
+
+
+_WHITESPACE_RUN = re.compile(r"(\s+)")
 
 
 def _rejoin_bracketed(text: str, start: int, end: int) -> tuple[str, int] | None:
@@ -373,11 +374,13 @@ def _rejoin_bracketed(text: str, start: int, end: int) -> tuple[str, int] | None
     close = text.find(">", end, end + MAX_BRACKETED_URL)
     if close < 0 or "<" in text[end:close]:
         return None
-    pieces = re.split(r"(\s+)", text[start:close])
-    whitespace_runs = pieces[1::2]
+    pieces = _WHITESPACE_RUN.split(text[start:close])
+    url_pieces, whitespace_runs = pieces[0::2], pieces[1::2]
     if not all("\n" in run for run in whitespace_runs):
         return None  # spaces within a line mean prose, not a wrapped link
-    return "".join(pieces[0::2]), close
+    if not all(_URL_CHARS.fullmatch(piece) for piece in url_pieces):
+        return None
+    return "".join(url_pieces), close
 
 
 def _find_bare_urls(text: str, lowered: str, spans: list[_Span]) -> list[_Span]:
@@ -441,12 +444,7 @@ def _follow_line_wraps(text: str, span: _Span, candidate: _Candidate) -> _Candid
 
 
 def _could_continue_url(piece: str) -> bool:
-    return (
-        bool(piece)
-        and "://" not in piece
-        and not piece.endswith(":")
-        and piece[0] not in "+-*•([<#"
-    )
+    return bool(piece) and "://" not in piece and not piece.endswith(":") and piece[0] not in "+-*•([<#"
 
 
 def _is_wrapped(
@@ -627,10 +625,10 @@ def _without_tracking(query: str) -> str:
     return "&".join(kept)
 
 
-def _https(parsed: _Url, path: str, query: str, host: str | None = None) -> str:
+def _https(parsed: _Url, path: str, query: str) -> str:
     """The clickable form: https, lower-case host, tracking dropped, fragment dropped."""
     query = _without_tracking(query)
-    return "https://" + (host or parsed.host) + path + ("?" + query if query else "")
+    return "https://" + parsed.host + path + ("?" + query if query else "")
 
 
 def _segments(path: str) -> list[str]:
@@ -648,9 +646,7 @@ def _generic_key(parsed: _Url) -> str:
     params = sorted(
         pair
         for pair in parsed.query.split("&")
-        if pair
-        and not _is_tracking(pair.partition("=")[0])
-        and pair.partition("=")[0].lower() not in _PASSCODE_PARAMS
+        if pair and not _is_tracking(pair.partition("=")[0]) and pair.partition("=")[0].lower() not in _PASSCODE_PARAMS
     )
     path = parsed.path.rstrip("/")
     return "https://" + host + path + ("?" + "&".join(params) if params else "")
@@ -805,7 +801,17 @@ _WEBEX_NON_MEETING_HOSTS = frozenset(
     {"help.webex.com", "www.webex.com", "webex.com", "status.webex.com", "developer.webex.com", "blog.webex.com"}
 )
 _WEBEX_NON_JOIN_PAGES = frozenset(
-    {"ldr.php", "lsr.php", "globalcallin.php", "nbrshared.do", "recording", "recordings", "register", "registration", "playback"}
+    {
+        "ldr.php",
+        "lsr.php",
+        "globalcallin.php",
+        "nbrshared.do",
+        "recording",
+        "recordings",
+        "register",
+        "registration",
+        "playback",
+    }
 )
 
 
@@ -829,7 +835,9 @@ def _webex(parsed: _Url) -> _Candidate | None:
     return None
 
 
-_GOTO_RESERVED = frozenset({"install", "download", "join", "login", "signin", "support", "help", "app", "settings"})
+_GOTO_RESERVED = frozenset(
+    {"install", "download", "join", "login", "signin", "support", "help", "app", "settings", "test"}
+)
 
 
 def _goto(parsed: _Url) -> _Candidate | None:
@@ -859,10 +867,12 @@ def _goto(parsed: _Url) -> _Candidate | None:
             return _Candidate("goto", _https(parsed, parsed.path, parsed.query), key, 0, True)
     if not meeting or not _is_name(meeting):
         return None
-    return _Candidate("goto", _https(parsed, parsed.path, parsed.query), f"https://meet.goto.com/{meeting.lower()}", 0, True)
+    return _Candidate(
+        "goto", _https(parsed, parsed.path, parsed.query), f"https://meet.goto.com/{meeting.lower()}", 0, True
+    )
 
 
-_CHIME_RESERVED = frozenset({"download", "dialinnumbers", "help", "join", "meetings", "support"})
+_CHIME_RESERVED = frozenset({"download", "dialinnumbers", "help", "join", "meetings", "support", "test"})
 
 
 def _chime(parsed: _Url) -> _Candidate | None:
@@ -875,15 +885,26 @@ def _chime(parsed: _Url) -> _Candidate | None:
         meeting = _param(parsed.query, "pin") or (segments[1] if len(segments) == 2 else None)
     if not meeting or not meeting.isascii() or not meeting.isalnum():
         return None
-    return _Candidate("chime", _https(parsed, parsed.path, parsed.query), f"https://chime.aws/{meeting.lower()}", 0, True)
+    return _Candidate(
+        "chime", _https(parsed, parsed.path, parsed.query), f"https://chime.aws/{meeting.lower()}", 0, True
+    )
 
 
-_WHEREBY_NON_ROOM_HOSTS = frozenset({"docs.whereby.com", "help.whereby.com", "blog.whereby.com", "status.whereby.com", "api.whereby.com", "embed.whereby.com"})
+_WHEREBY_NON_ROOM_HOSTS = frozenset(
+    {
+        "docs.whereby.com",
+        "help.whereby.com",
+        "blog.whereby.com",
+        "status.whereby.com",
+        "api.whereby.com",
+        "embed.whereby.com",
+    }
+)
 _WHEREBY_SITE_PAGES = frozenset(
     {
         "information", "user", "org", "pricing", "login", "signup", "sign-up", "download", "about",
         "blog", "legal", "privacy", "terms", "support", "help", "embed", "features", "products",
-        "business", "careers", "contact", "jobs", "integrations", "information-for-participants",
+        "business", "careers", "contact", "jobs", "integrations", "information-for-participants", "test",
     }
 )  # fmt: skip
 
@@ -898,27 +919,44 @@ def _whereby(parsed: _Url) -> _Candidate | None:
         return None
     host = parsed.host.removeprefix("www.")
     credentials = 1 if _param(parsed.query, "roomKey") else 0
-    return _Candidate("whereby", _https(parsed, parsed.path, parsed.query), f"https://{host}/{segments[0].lower()}", credentials, True)
+    return _Candidate(
+        "whereby", _https(parsed, parsed.path, parsed.query), f"https://{host}/{segments[0].lower()}", credentials, True
+    )
 
 
-_JITSI_NON_ROOMS = frozenset({"static", "libs", "sounds", "images", "fonts", "lang", "css", "http-bind", "xmpp-websocket", "colibri-ws", "config"})
+_JITSI_NON_ROOMS = frozenset(
+    {
+        "static",
+        "libs",
+        "sounds",
+        "images",
+        "fonts",
+        "lang",
+        "css",
+        "http-bind",
+        "xmpp-websocket",
+        "colibri-ws",
+        "config",
+        "test",
+    }
+)
+
+
+# Room depth per host: meet.jit.si/<room>, 8x8.vc/<room> or 8x8.vc/<tenant>/<room>.
+_JITSI_ROOM_DEPTHS = {"meet.jit.si": (1,), "8x8.vc": (1, 2)}
 
 
 def _jitsi(parsed: _Url) -> _Candidate | None:
     segments = _segments(parsed.path)
-    if not segments or segments[0].lower() in _JITSI_NON_ROOMS or any("." in segment for segment in segments):
+    if len(segments) not in _JITSI_ROOM_DEPTHS.get(parsed.host, ()):
         return None
-    if parsed.host == "meet.jit.si" and len(segments) == 1:
-        pass
-    elif parsed.host == "8x8.vc" and len(segments) in (1, 2):
-        pass
-    else:
-        return None
+    if segments[0].lower() in _JITSI_NON_ROOMS or any("." in segment for segment in segments):
+        return None  # static pages and files, not rooms
     key = f"https://{parsed.host}/" + "/".join(segment.lower() for segment in segments)
     return _Candidate("jitsi", _https(parsed, parsed.path, parsed.query), key, 0, True)
 
 
-_OTHER_RESERVED = frozenset({"download", "downloads", "support", "help", "login", "signin", "pricing", "about"})
+_OTHER_RESERVED = frozenset({"download", "downloads", "support", "help", "login", "signin", "pricing", "about", "test"})
 
 
 def _other(parsed: _Url) -> _Candidate | None:

@@ -50,7 +50,9 @@ def has_conference_field(event: dict) -> bool:
 
 
 def conference_events(cases: list[dict]) -> list[tuple[str, dict]]:
-    events = [(case["provider"], case["event"]) for case in cases if case["expected"] and has_conference_field(case["event"])]
+    events = [
+        (case["provider"], case["event"]) for case in cases if case["expected"] and has_conference_field(case["event"])
+    ]
     assert all(detect_meeting(provider, event) for provider, event in events)
     return events
 
@@ -131,7 +133,11 @@ def adversarial_times() -> dict[str, float]:
     results = {}
     for name, body in adversarial_bodies().items():
         samples = []
-        for field_event in ({"description": body}, {"body": {"contentType": "html", "content": body}}, {"location": body}):
+        for field_event in (
+            {"description": body},
+            {"body": {"contentType": "html", "content": body}},
+            {"location": body},
+        ):
             for _ in range(5):
                 started = time.perf_counter()
                 detect_meeting("google", field_event)

@@ -85,7 +85,9 @@ class TestSources:
 
     def test_graph_location_display_name_and_uri(self):
         assert detect_meeting("microsoft", graph(location={"displayName": ZOOM})) == Meeting(ZOOM, "zoom")
-        assert detect_meeting("microsoft", graph(location={"displayName": "Online", "locationUri": MEET})) == Meeting(MEET, "meet")
+        assert detect_meeting("microsoft", graph(location={"displayName": "Online", "locationUri": MEET})) == Meeting(
+            MEET, "meet"
+        )
 
     def test_graph_locations_list(self):
         event = graph(locations=[{"displayName": "Room 12"}, {"displayName": "Online", "locationUri": MEET}])
@@ -169,10 +171,13 @@ JOIN_LINKS = [
     ("https://meet.google.com/abc-defg-hij?authuser=1", "meet"),
     # Teams
     (TEAMS, "teams"),
-    ("https://teams.microsoft.com/l/meetup-join/19:meeting_abc@thread.v2/0?context={\"Tid\":\"t\",\"Oid\":\"o\"}", "teams"),
+    ('https://teams.microsoft.com/l/meetup-join/19:meeting_abc@thread.v2/0?context={"Tid":"t","Oid":"o"}', "teams"),
     ("https://teams.live.com/meet/9312345678901?p=AbCdEfGh", "teams"),
     ("https://teams.microsoft.com/meet/29312345678901?p=AbCdEfGh", "teams"),
-    ("https://gcc.teams.microsoft.us/l/meetup-join/19%3ameeting_abc%40thread.v2/0?context=%7b%22Tid%22%3a%22t%22%7d", "teams"),
+    (
+        "https://gcc.teams.microsoft.us/l/meetup-join/19%3ameeting_abc%40thread.v2/0?context=%7b%22Tid%22%3a%22t%22%7d",
+        "teams",
+    ),
     ("https://dod.teams.microsoft.us/l/meetup-join/19%3ameeting_abc%40thread.v2/0", "teams"),
     ("https://teams.microsoft.us/l/meetup-join/19%3ameeting_abc%40thread.v2/0", "teams"),
     ("https://teams.cloud.microsoft/meet/29312345678901?p=x", "teams"),
@@ -234,7 +239,10 @@ def test_teams_launcher_page_gives_the_join_link():
 
 def test_canonical_url_form():
     assert in_description("HTTP://US02WEB.ZOOM.US/j/85512345678").url == "https://us02web.zoom.us/j/85512345678"
-    assert in_description("https://zoom.us/j/85512345678?pwd=a&utm_source=x&utm_medium=y").url == "https://zoom.us/j/85512345678?pwd=a"
+    assert (
+        in_description("https://zoom.us/j/85512345678?pwd=a&utm_source=x&utm_medium=y").url
+        == "https://zoom.us/j/85512345678?pwd=a"
+    )
     assert in_description("https://zoom.us/j/85512345678?pwd=a#success").url == "https://zoom.us/j/85512345678?pwd=a"
 
 
@@ -293,7 +301,24 @@ class TestWrappers:
 
     @pytest.mark.parametrize(
         "pattern",
-        ["{u}.", "({u})", "<{u}>", "[{u}]", "{u},", "{u};", "{u}!", "'{u}'", '"{u}"', "*{u}*", "«{u}»", "{u}).", "{u}>.", "“{u}”", "[x]({u})", "<{u}|Join>"],
+        [
+            "{u}.",
+            "({u})",
+            "<{u}>",
+            "[{u}]",
+            "{u},",
+            "{u};",
+            "{u}!",
+            "'{u}'",
+            '"{u}"',
+            "*{u}*",
+            "«{u}»",
+            "{u}).",
+            "{u}>.",
+            "“{u}”",
+            "[x]({u})",
+            "<{u}|Join>",
+        ],
     )
     def test_punctuation_around_links(self, pattern):
         assert in_description(f"Join {pattern.format(u=MEET)} now") == Meeting(MEET, "meet")
@@ -460,7 +485,11 @@ ADVERSARIAL_UNITS = [
 @pytest.mark.parametrize("unit", ADVERSARIAL_UNITS)
 def test_adversarial_50kb_body_is_fast(unit):
     body = (unit * (50 * 1024 // len(unit) + 1))[: 50 * 1024]
-    for event in (google(description=body), graph(body={"contentType": "html", "content": body}), google(location=body)):
+    for event in (
+        google(description=body),
+        graph(body={"contentType": "html", "content": body}),
+        google(location=body),
+    ):
         started = time.perf_counter()
         detect_meeting("google", event)
         elapsed = time.perf_counter() - started
@@ -492,8 +521,12 @@ class TestNormalize:
         assert normalize_join_url(variant) == normalize_join_url(ZOOM) == "https://zoom.us/j/85512345678"
 
     def test_different_meetings_differ(self):
-        assert normalize_join_url("https://zoom.us/j/85512345678") != normalize_join_url("https://zoom.us/j/85512345679")
-        assert normalize_join_url("https://zoom.us/j/1612345678") != normalize_join_url("https://zoomgov.com/j/1612345678")
+        assert normalize_join_url("https://zoom.us/j/85512345678") != normalize_join_url(
+            "https://zoom.us/j/85512345679"
+        )
+        assert normalize_join_url("https://zoom.us/j/1612345678") != normalize_join_url(
+            "https://zoomgov.com/j/1612345678"
+        )
         assert normalize_join_url(MEET) != normalize_join_url("https://meet.google.com/abc-defg-hik")
 
     def test_meet(self):
@@ -508,18 +541,33 @@ class TestNormalize:
         assert "context" not in key
 
     def test_teams_meet_passcode_ignored(self):
-        assert normalize_join_url("https://teams.microsoft.com/meet/293?p=a") == normalize_join_url("https://teams.microsoft.com/meet/293?p=b")
+        assert normalize_join_url("https://teams.microsoft.com/meet/293?p=a") == normalize_join_url(
+            "https://teams.microsoft.com/meet/293?p=b"
+        )
 
     def test_webex_goto_chime(self):
-        assert normalize_join_url("https://acme.webex.com/meet/JDoe") == normalize_join_url("https://acme.webex.com/join/jdoe")
-        assert normalize_join_url("https://global.gotomeeting.com/join/123456789") == normalize_join_url("https://meet.goto.com/123456789")
-        assert normalize_join_url("https://app.chime.aws/meetings/?pin=1234567890") == normalize_join_url("https://chime.aws/1234567890")
+        assert normalize_join_url("https://acme.webex.com/meet/JDoe") == normalize_join_url(
+            "https://acme.webex.com/join/jdoe"
+        )
+        assert normalize_join_url("https://global.gotomeeting.com/join/123456789") == normalize_join_url(
+            "https://meet.goto.com/123456789"
+        )
+        assert normalize_join_url("https://app.chime.aws/meetings/?pin=1234567890") == normalize_join_url(
+            "https://chime.aws/1234567890"
+        )
 
     def test_unknown_links_get_a_generic_key(self):
-        assert normalize_join_url("HTTPS://www.Example.com/Room/?b=2&a=1&utm_source=x#frag") == "https://example.com/Room?a=1&b=2"
-        assert normalize_join_url("https://example.com/room?pwd=1") == normalize_join_url("https://example.com/room?pwd=2")
+        assert (
+            normalize_join_url("HTTPS://www.Example.com/Room/?b=2&a=1&utm_source=x#frag")
+            == "https://example.com/Room?a=1&b=2"
+        )
+        assert normalize_join_url("https://example.com/room?pwd=1") == normalize_join_url(
+            "https://example.com/room?pwd=2"
+        )
 
-    @pytest.mark.parametrize("value", [None, 42, "", "   ", "not a url", "https://", "https://[", "\ud800", "%%%", "://x"])
+    @pytest.mark.parametrize(
+        "value", [None, 42, "", "   ", "not a url", "https://", "https://[", "\ud800", "%%%", "://x"]
+    )
     def test_never_raises(self, value):
         assert isinstance(normalize_join_url(value), str)
         if isinstance(value, str):

@@ -33,7 +33,10 @@ def _text(alphabet: str, low: int, high: int) -> st.SearchStrategy[str]:
 
 
 zoom_links = st.builds(
-    lambda host, meeting_id, password: (f"https://{host}/j/{meeting_id}" + (f"?pwd={password}" if password else ""), "zoom"),
+    lambda host, meeting_id, password: (
+        f"https://{host}/j/{meeting_id}" + (f"?pwd={password}" if password else ""),
+        "zoom",
+    ),
     st.sampled_from(["zoom.us", "us02web.zoom.us", "us06web.zoom.us", "acme.zoom.us", "zoomgov.com", "zoom.com"]),
     st.integers(10**8, 10**11 - 1).map(str),
     st.none() | _text(ALNUM + ".", 6, 34).filter(lambda p: not p.endswith(".")),
@@ -67,15 +70,29 @@ webex_sites = _text(string.ascii_lowercase, 3, 12).filter(
     lambda site: site not in links._WEBEX_NON_JOIN_PAGES and f"{site}.webex.com" not in links._WEBEX_NON_MEETING_HOSTS
 )
 webex_links = st.one_of(
-    st.builds(lambda site, token: (f"https://{site}.webex.com/{site}/j.php?MTID=m{token}", "webex"), webex_sites, _text("0123456789abcdef", 32, 32)),
-    st.builds(lambda site, name: (f"https://{site}.webex.com/meet/{name}", "webex"), webex_sites, _text(string.ascii_lowercase + ".", 2, 12).filter(lambda n: n.strip(".") == n)),
+    st.builds(
+        lambda site, token: (f"https://{site}.webex.com/{site}/j.php?MTID=m{token}", "webex"),
+        webex_sites,
+        _text("0123456789abcdef", 32, 32),
+    ),
+    st.builds(
+        lambda site, name: (f"https://{site}.webex.com/meet/{name}", "webex"),
+        webex_sites,
+        _text(string.ascii_lowercase + ".", 2, 12).filter(lambda n: n.strip(".") == n),
+    ),
 )
 other_platform_links = st.one_of(
     st.builds(lambda n: (f"https://meet.goto.com/{n}", "goto"), st.integers(10**8, 10**9 - 1)),
     st.builds(lambda n: (f"https://global.gotomeeting.com/join/{n}", "goto"), st.integers(10**8, 10**9 - 1)),
     st.builds(lambda n: (f"https://chime.aws/{n}", "chime"), st.integers(10**9, 10**10 - 1)),
-    st.builds(lambda r: (f"https://whereby.com/{r}", "whereby"), _text(string.ascii_lowercase, 3, 20).filter(lambda r: r not in links._WHEREBY_SITE_PAGES)),
-    st.builds(lambda r: (f"https://meet.jit.si/{r}", "jitsi"), _text(ALNUM, 3, 30).filter(lambda r: r.lower() not in links._JITSI_NON_ROOMS)),
+    st.builds(
+        lambda r: (f"https://whereby.com/{r}", "whereby"),
+        _text(string.ascii_lowercase, 3, 20).filter(lambda r: r not in links._WHEREBY_SITE_PAGES),
+    ),
+    st.builds(
+        lambda r: (f"https://meet.jit.si/{r}", "jitsi"),
+        _text(ALNUM, 3, 30).filter(lambda r: r.lower() not in links._JITSI_NON_ROOMS),
+    ),
     st.builds(lambda n: (f"https://bluejeans.com/{n}", "other"), st.integers(10**6, 10**10)),
 )
 join_links = st.one_of(zoom_links, meet_links, teams_links, webex_links, other_platform_links)
@@ -179,9 +196,23 @@ known_shaped_events = st.fixed_dictionaries(
     {},
     optional={
         **{key: json_values for key in EVENT_KEYS},
-        "conferenceData": st.fixed_dictionaries({}, optional={"entryPoints": st.lists(st.fixed_dictionaries({}, optional={"entryPointType": st.sampled_from(["video", "phone", None]), "uri": noisy_text}), max_size=3)}),
-        "body": st.fixed_dictionaries({}, optional={"contentType": st.sampled_from(["html", "text", 3]), "content": noisy_text}),
-        "location": st.one_of(noisy_text, st.fixed_dictionaries({}, optional={"displayName": noisy_text, "locationUri": noisy_text})),
+        "conferenceData": st.fixed_dictionaries(
+            {},
+            optional={
+                "entryPoints": st.lists(
+                    st.fixed_dictionaries(
+                        {}, optional={"entryPointType": st.sampled_from(["video", "phone", None]), "uri": noisy_text}
+                    ),
+                    max_size=3,
+                )
+            },
+        ),
+        "body": st.fixed_dictionaries(
+            {}, optional={"contentType": st.sampled_from(["html", "text", 3]), "content": noisy_text}
+        ),
+        "location": st.one_of(
+            noisy_text, st.fixed_dictionaries({}, optional={"displayName": noisy_text, "locationUri": noisy_text})
+        ),
     },
 )
 
@@ -191,7 +222,9 @@ known_shaped_events = st.fixed_dictionaries(
 def test_never_raises_on_arbitrary_events(event, provider):
     links._detect(event)  # the internals, not just the public safety net
     result = detect_meeting(provider, event)
-    assert result is None or (isinstance(result, Meeting) and result.platform in links.PLATFORMS and result.url.startswith("https://"))
+    assert result is None or (
+        isinstance(result, Meeting) and result.platform in links.PLATFORMS and result.url.startswith("https://")
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -217,7 +250,9 @@ def test_normalize_is_idempotent(link):
 
 
 @FAST
-@given(join_links, st.sampled_from(["safelink", "redirect", "upper-host", "tracking", "trailing-slash", "http", "spaces"]))
+@given(
+    join_links, st.sampled_from(["safelink", "redirect", "upper-host", "tracking", "trailing-slash", "http", "spaces"])
+)
 def test_normalize_ignores_presentation(link, change):
     url = link[0]
     scheme, _, rest = url.partition("://")
@@ -247,7 +282,13 @@ def test_normalize_ignores_zoom_passcode(link, other_password):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
-@given(st.lists(st.sampled_from(FRAGMENTS + ["a", "a" * 60, "https://zoom.us/j/123456789", "<https://x.com/\n"]), min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(FRAGMENTS + ["a", "a" * 60, "https://zoom.us/j/123456789", "<https://x.com/\n"]),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_adversarial_50kb_bodies_are_fast(pieces):
     unit = "".join(pieces)
     body = (unit * (50 * 1024 // len(unit) + 1))[: 50 * 1024]

@@ -64,7 +64,16 @@ def zoom_pwd() -> str:
 
 def zoom_host() -> str:
     return rng.choice(
-        ["zoom.us", "us02web.zoom.us", "us04web.zoom.us", "us06web.zoom.us", "acme.zoom.us", "northwind-traders.zoom.us", "contoso.zoom.us", "us05web.zoom.us"]
+        [
+            "zoom.us",
+            "us02web.zoom.us",
+            "us04web.zoom.us",
+            "us06web.zoom.us",
+            "acme.zoom.us",
+            "northwind-traders.zoom.us",
+            "contoso.zoom.us",
+            "us05web.zoom.us",
+        ]
     )
 
 
@@ -125,8 +134,26 @@ def esc(url: str) -> str:
 # Invitation bodies
 # ---------------------------------------------------------------------------
 
-PEOPLE = ["Jane Doe", "Rahul Mehta", "Chen Wei", "María García", "Tom O'Brien", "Aisha Bello", "Lukas Müller", "Priya Nair"]
-TOPICS = ["Weekly sync", "Q3 planning", "Design review", "1:1", "Customer call – Northwind", "Sprint retro", "Interview: Backend Engineer", "Board prep"]
+PEOPLE = [
+    "Jane Doe",
+    "Rahul Mehta",
+    "Chen Wei",
+    "María García",
+    "Tom O'Brien",
+    "Aisha Bello",
+    "Lukas Müller",
+    "Priya Nair",
+]
+TOPICS = [
+    "Weekly sync",
+    "Q3 planning",
+    "Design review",
+    "1:1",
+    "Customer call – Northwind",
+    "Sprint retro",
+    "Interview: Backend Engineer",
+    "Board prep",
+]
 
 
 def zoom_text(url: str, meeting_id: str, passcode: str, host: str) -> str:
@@ -150,7 +177,7 @@ def zoom_html(href: str, visible: str, meeting_id: str, passcode: str, host: str
     local = wrap(f"https://{host}/u/a{alnum(9)}")
     return (
         '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head><body>'
-        f'<div><p>{rng.choice(PEOPLE)} is inviting you to a scheduled Zoom meeting.</p>'
+        f"<div><p>{rng.choice(PEOPLE)} is inviting you to a scheduled Zoom meeting.</p>"
         f'<p><b>Join Zoom Meeting</b><br><a href="{esc(href)}" target="_blank">{visible}</a></p>'
         f"<p>Meeting ID: {sid}<br>Passcode: {passcode}</p><p>---</p>"
         f"<p>One tap mobile<br>+16469313860,,{meeting_id}#,,,,*{passcode}# US<br>+13017158592,,{meeting_id}#,,,,*{passcode}# US (Washington DC)</p>"
@@ -368,7 +395,13 @@ def meet_conference(code: str) -> dict:
         "entryPoints": [
             {"entryPointType": "video", "uri": f"https://meet.google.com/{code}", "label": f"meet.google.com/{code}"},
             {"entryPointType": "more", "uri": f"https://tel.meet/{code}?pin={digits(13)}", "pin": digits(13)},
-            {"entryPointType": "phone", "uri": "tel:+1-904-330-1060", "label": "+1 904-330-1060", "pin": digits(9), "regionCode": "US"},
+            {
+                "entryPointType": "phone",
+                "uri": "tel:+1-904-330-1060",
+                "label": "+1 904-330-1060",
+                "pin": digits(9),
+                "regionCode": "US",
+            },
         ],
         "conferenceSolution": {
             "key": {"type": "hangoutsMeet"},
@@ -385,7 +418,11 @@ def addon_conference(name: str, video_uri: str, label: str, conference_id: str, 
         entry_points.append({"entryPointType": "phone", "uri": phone_uri, "label": phone_uri[4:], "regionCode": "US"})
     return {
         "entryPoints": entry_points,
-        "conferenceSolution": {"key": {"type": "addOn"}, "name": name, "iconUri": f"https://lh3.googleusercontent.com/{alnum(40)}"},
+        "conferenceSolution": {
+            "key": {"type": "addOn"},
+            "name": name,
+            "iconUri": f"https://lh3.googleusercontent.com/{alnum(40)}",
+        },
         "conferenceId": conference_id,
         "parameters": {"addOnParameters": {"parameters": {"scriptId": alnum(40), "realMeetingId": conference_id}}},
     }
@@ -413,7 +450,13 @@ def graph_event(**fields) -> dict:
         "onlineMeetingProvider": "unknown",
         "start": {"dateTime": "2024-06-12T17:00:00.0000000", "timeZone": "UTC"},
         "end": {"dateTime": "2024-06-12T17:30:00.0000000", "timeZone": "UTC"},
-        "location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}},
+        "location": {
+            "displayName": "",
+            "locationType": "default",
+            "uniqueIdType": "unknown",
+            "address": {},
+            "coordinates": {},
+        },
         "locations": [],
         "organizer": {"emailAddress": {"name": rng.choice(PEOPLE), "address": "organizer@contoso.com"}},
         "onlineMeeting": None,
@@ -459,17 +502,27 @@ def build_google() -> None:
         if i % 3 == 1:
             event["location"] = rng.choice(["Conf Room 4B (12)", "HQ-2-Redwood", "Building 40, Room 1120"])
         if i % 4 == 2:
-            event["description"] = f"Agenda:<br><ul><li>Roadmap</li><li>Hiring</li></ul>Doc: <a href=\"{google_redirect('https://docs.google.com/document/d/' + alnum(44))}\">planning doc</a>"
+            event["description"] = (
+                f"Agenda:<br><ul><li>Roadmap</li><li>Hiring</li></ul>Doc: <a href=\"{google_redirect('https://docs.google.com/document/d/' + alnum(44))}\">planning doc</a>"
+            )
         add("google", f"google meet native #{i}", "google", event, expect(f"https://meet.google.com/{code}", "meet"))
 
     for i in range(3):  # hangoutLink only (older events / partial fields)
         code = meet_code()
-        add("google", f"google meet hangoutLink only #{i}", "google", google_event(hangoutLink=f"https://meet.google.com/{code}"), expect(f"https://meet.google.com/{code}", "meet"))
+        add(
+            "google",
+            f"google meet hangoutLink only #{i}",
+            "google",
+            google_event(hangoutLink=f"https://meet.google.com/{code}"),
+            expect(f"https://meet.google.com/{code}", "meet"),
+        )
 
     for i in range(12):  # Zoom for Google Workspace add-on
         host, meeting_id, pwd, passcode = zoom_host(), zoom_id(), zoom_pwd(), digits(6)
         url = f"https://{host}/j/{meeting_id}?pwd={pwd}"
-        conference = addon_conference("Zoom Meeting", url, f"{host}/j/{meeting_id}?pwd={pwd}", meeting_id, f"tel:+16699006833,,{meeting_id}#")
+        conference = addon_conference(
+            "Zoom Meeting", url, f"{host}/j/{meeting_id}?pwd={pwd}", meeting_id, f"tel:+16699006833,,{meeting_id}#"
+        )
         conference["entryPoints"][0].update({"meetingCode": meeting_id, "passcode": passcode})
         description = zoom_text(url, meeting_id, passcode, host)
         if i % 2 == 0:  # the add-on writes its text with <br> line breaks
@@ -481,43 +534,74 @@ def build_google() -> None:
         host, meeting_id, pwd, passcode = zoom_host(), zoom_id(), zoom_pwd(), digits(6)
         url = f"https://{host}/j/{meeting_id}?pwd={pwd}"
         body = zoom_html(google_redirect(url), url, meeting_id, passcode, host, wrap=google_redirect)
-        add("google", f"zoom pasted html with google redirects #{i}", "google", google_event(description=body), expect(url, "zoom"))
+        add(
+            "google",
+            f"zoom pasted html with google redirects #{i}",
+            "google",
+            google_event(description=body),
+            expect(url, "zoom"),
+        )
 
     for i in range(6):  # Zoom in location only, mixed with a room
         host, meeting_id = zoom_host(), zoom_id()
         url = f"https://{host}/j/{meeting_id}" + (f"?pwd={zoom_pwd()}" if i % 2 else "")
-        location = rng.choice(["{url}", "Conf Room 3; {url}", "{url} (Zoom)", "Zoom: {url}", "HQ 5th floor / {url}"]).format(url=url)
+        location = rng.choice(
+            ["{url}", "Conf Room 3; {url}", "{url} (Zoom)", "Zoom: {url}", "HQ 5th floor / {url}"]
+        ).format(url=url)
         add("google", f"zoom in location #{i}", "google", google_event(location=location), expect(url, "zoom"))
 
     for i in range(4):  # Zoom personal links, webinars and ZoomGov
         kind = ["my", "w", "gov", "s"][i]
         if kind == "my":
-            url = f"https://{rng.choice(['acme.zoom.us', 'zoom.us'])}/my/{rng.choice(['jane.doe', 'rmehta', 'chen-wei'])}"
+            url = (
+                f"https://{rng.choice(['acme.zoom.us', 'zoom.us'])}/my/{rng.choice(['jane.doe', 'rmehta', 'chen-wei'])}"
+            )
         elif kind == "w":
             url = f"https://us06web.zoom.us/w/{zoom_id()}?tk={alnum(43)}.DQMAAAA{alnum(20)}&pwd={zoom_pwd()}"
         elif kind == "gov":
             url = f"https://{rng.choice(['zoomgov.com', 'agency.zoomgov.com'])}/j/{digits(10, '16')}?pwd={zoom_pwd()}"
         else:
             url = f"https://us02web.zoom.us/s/{zoom_id()}?zak={alnum(60)}"
-        add("google", f"zoom {kind} link in description", "google", google_event(description=f"Join here:\n{url}\n\nThanks!"), expect(url, "zoom"))
+        add(
+            "google",
+            f"zoom {kind} link in description",
+            "google",
+            google_event(description=f"Join here:\n{url}\n\nThanks!"),
+            expect(url, "zoom"),
+        )
 
     for i in range(6):  # Microsoft Teams add-on for Google Calendar
         url = teams_join()
         conference = addon_conference("Microsoft Teams Meeting", url, "Join Microsoft Teams Meeting", digits(12, "2"))
-        event = google_event(conferenceData=conference, description=teams_html(url, f"{digits(3)} {digits(3)} {digits(3)} {digits(3)}", alnum(6)))
+        event = google_event(
+            conferenceData=conference,
+            description=teams_html(url, f"{digits(3)} {digits(3)} {digits(3)} {digits(3)}", alnum(6)),
+        )
         add("google", f"teams google add-on #{i}", "google", event, expect(url, "teams"))
 
     for i in range(6):  # Teams invitation forwarded into Google (text with <...> links)
         modern = i % 2 == 0
         url = teams_join() if i < 4 else f"https://teams.microsoft.com/meet/{teams_meet_id()}?p={alnum(16)}"
-        event = google_event(description=teams_text(url, f"{digits(3)} {digits(3)} {digits(3)} {digits(3)}", alnum(6), modern=modern), location="Microsoft Teams Meeting")
+        event = google_event(
+            description=teams_text(url, f"{digits(3)} {digits(3)} {digits(3)} {digits(3)}", alnum(6), modern=modern),
+            location="Microsoft Teams Meeting",
+        )
         add("google", f"teams text in google description #{i}", "google", event, expect(url, "teams"))
 
     for i in range(5):  # Webex in Google description
         site = rng.choice(["acme", "contoso", "globex", "meetingsamer12"])
         number = digits(11, "2")
         join = f"https://{site}.webex.com/{site}/j.php?MTID={mtid()}"
-        add("google", f"webex text in google description #{i}", "google", google_event(description=webex_text(site, join, number), location=f"https://{site}.webex.com/{site}/j.php?MTID=" if i == 4 else ""), expect(join, "webex"))
+        add(
+            "google",
+            f"webex text in google description #{i}",
+            "google",
+            google_event(
+                description=webex_text(site, join, number),
+                location=f"https://{site}.webex.com/{site}/j.php?MTID=" if i == 4 else "",
+            ),
+            expect(join, "webex"),
+        )
 
     for i in range(3):  # Webex personal room / wbxmjs links
         site = rng.choice(["acme", "contoso", "globex"])
@@ -526,39 +610,98 @@ def build_google() -> None:
             f"https://{site}.webex.com/join/{rng.choice(['jdoe', 'amartin'])}",
             f"https://{site}.webex.com/wbxmjs/joinservice/sites/{site}/meeting/download/{alnum(32).lower()}?siteurl={site}&MTID={mtid()}",
         ][i]
-        add("google", f"webex personal/joinservice #{i}", "google", google_event(location=url, description="Join from the meeting link"), expect(url, "webex"))
+        add(
+            "google",
+            f"webex personal/joinservice #{i}",
+            "google",
+            google_event(location=url, description="Join from the meeting link"),
+            expect(url, "webex"),
+        )
 
     for i in range(4):  # GoTo Meeting
         meeting_id = digits(9)
         join, install = [
             (f"https://meet.goto.com/{meeting_id}", "https://meet.goto.com/install"),
-            (f"https://global.gotomeeting.com/join/{meeting_id}", f"https://global.gotomeeting.com/install/{meeting_id}"),
+            (
+                f"https://global.gotomeeting.com/join/{meeting_id}",
+                f"https://global.gotomeeting.com/install/{meeting_id}",
+            ),
             (f"https://app.goto.com/meeting/{meeting_id}", "https://meet.goto.com/install"),
             (f"https://meet.goto.com/{meeting_id}", "https://meet.goto.com/install"),
         ][i]
-        add("google", f"goto meeting #{i}", "google", google_event(description=goto_text(join, meeting_id, install)), expect(join, "goto"))
+        add(
+            "google",
+            f"goto meeting #{i}",
+            "google",
+            google_event(description=goto_text(join, meeting_id, install)),
+            expect(join, "goto"),
+        )
 
     for i in range(3):  # Amazon Chime
         meeting_id = digits(10)
-        add("google", f"chime #{i}", "google", google_event(description=chime_text(meeting_id)), expect(f"https://chime.aws/{meeting_id}", "chime"))
+        add(
+            "google",
+            f"chime #{i}",
+            "google",
+            google_event(description=chime_text(meeting_id)),
+            expect(f"https://chime.aws/{meeting_id}", "chime"),
+        )
 
     for i, room in enumerate(["team-standup", "acme-design", "hiring-panel"]):  # Whereby
         url = f"https://whereby.com/{room}" if i < 2 else f"https://acme.whereby.com/{room}"
-        add("google", f"whereby #{i}", "google", google_event(location=url if i == 0 else "", description=f"Join the meeting: {url}"), expect(url, "whereby"))
+        add(
+            "google",
+            f"whereby #{i}",
+            "google",
+            google_event(location=url if i == 0 else "", description=f"Join the meeting: {url}"),
+            expect(url, "whereby"),
+        )
 
-    for i, room in enumerate(["WeeklySyncRoom42", "OpenSourceOfficeHours", "vpaas-magic-cookie-1f2e3d4c5b6a/Standup"]):  # Jitsi
+    for i, room in enumerate(
+        ["WeeklySyncRoom42", "OpenSourceOfficeHours", "vpaas-magic-cookie-1f2e3d4c5b6a/Standup"]
+    ):  # Jitsi
         url = f"https://meet.jit.si/{room}" if i < 2 else f"https://8x8.vc/{room}"
-        add("google", f"jitsi #{i}", "google", google_event(description=jitsi_text(url, room.split("/")[-1])), expect(url, "jitsi"))
+        add(
+            "google",
+            f"jitsi #{i}",
+            "google",
+            google_event(description=jitsi_text(url, room.split("/")[-1])),
+            expect(url, "jitsi"),
+        )
 
     meeting_id, passcode = digits(9), digits(4)
-    add("google", "bluejeans", "google", google_event(description=bluejeans_text(meeting_id, passcode)), expect(f"https://bluejeans.com/{meeting_id}/{passcode}", "other"))
-    add("google", "around", "google", google_event(location="https://meet.around.co/r/design-crit"), expect("https://meet.around.co/r/design-crit", "other"))
+    add(
+        "google",
+        "bluejeans",
+        "google",
+        google_event(description=bluejeans_text(meeting_id, passcode)),
+        expect(f"https://bluejeans.com/{meeting_id}/{passcode}", "other"),
+    )
+    add(
+        "google",
+        "around",
+        "google",
+        google_event(location="https://meet.around.co/r/design-crit"),
+        expect("https://meet.around.co/r/design-crit", "other"),
+    )
     url = f"https://meet.lync.com/contoso/jdoe/{alnum(8).upper()}"
-    add("google", "skype for business forwarded", "google", google_event(description=lync_text(url)), expect(url, "other"))
+    add(
+        "google",
+        "skype for business forwarded",
+        "google",
+        google_event(description=lync_text(url)),
+        expect(url, "other"),
+    )
     url = f"https://join.skype.com/{alnum(12)}"
     add("google", "skype consumer", "google", google_event(description=f"Skype call: {url}"), expect(url, "other"))
     url = f"https://v.ringcentral.com/join/{digits(9)}"
-    add("google", "ringcentral video", "google", google_event(description=f"Join RingCentral Video meeting\n{url}\nDial in: +1 650-558-0000"), expect(url, "other"))
+    add(
+        "google",
+        "ringcentral video",
+        "google",
+        google_event(description=f"Join RingCentral Video meeting\n{url}\nDial in: +1 650-558-0000"),
+        expect(url, "other"),
+    )
 
     # Priorities: the conference field beats links elsewhere.
     code = meet_code()
@@ -580,13 +723,37 @@ def build_google() -> None:
         google_event(description=f"Zoom: https://zoom.us/j/{meeting_id}\n\nFull invite:\nhttps://zoom.us/j/{meeting_id}?pwd={pwd}\n"),
         expect(f"https://zoom.us/j/{meeting_id}?pwd={pwd}", "zoom"))  # fmt: skip
     first, second = f"https://zoom.us/j/{zoom_id()}", f"https://zoom.us/j/{zoom_id()}"
-    add("google", "two different zoom meetings: first one", "google", google_event(description=f"Today: {first}\nNext week: {second}"), expect(first, "zoom"))
+    add(
+        "google",
+        "two different zoom meetings: first one",
+        "google",
+        google_event(description=f"Today: {first}\nNext week: {second}"),
+        expect(first, "zoom"),
+    )
     code = meet_code()
-    add("google", "scheme-less meet in location", "google", google_event(location=f"meet.google.com/{code}"), expect(f"https://meet.google.com/{code}", "meet"))
+    add(
+        "google",
+        "scheme-less meet in location",
+        "google",
+        google_event(location=f"meet.google.com/{code}"),
+        expect(f"https://meet.google.com/{code}", "meet"),
+    )
     meeting_id = zoom_id()
-    add("google", "scheme-less zoom in description", "google", google_event(description=f"zoom: us02web.zoom.us/j/{meeting_id} - see you there"), expect(f"https://us02web.zoom.us/j/{meeting_id}", "zoom"))
+    add(
+        "google",
+        "scheme-less zoom in description",
+        "google",
+        google_event(description=f"zoom: us02web.zoom.us/j/{meeting_id} - see you there"),
+        expect(f"https://us02web.zoom.us/j/{meeting_id}", "zoom"),
+    )
     code = meet_code()
-    add("google", "meet link in title", "google", google_event(summary=f"Standup https://meet.google.com/{code}"), expect(f"https://meet.google.com/{code}", "meet"))
+    add(
+        "google",
+        "meet link in title",
+        "google",
+        google_event(summary=f"Standup https://meet.google.com/{code}"),
+        expect(f"https://meet.google.com/{code}", "meet"),
+    )
 
 
 def build_microsoft() -> None:
@@ -611,18 +778,36 @@ def build_microsoft() -> None:
         code, passcode = f"{digits(3)} {digits(3)} {digits(3)} {digits(3)}", alnum(6)
         url = teams_join() if i < 5 else f"https://teams.microsoft.com/meet/{teams_meet_id()}?p={alnum(16)}"
         wrap = safelink if i % 2 == 0 else (lambda u: u)
-        body = html_body(teams_html(wrap(url), code, passcode, wrap=wrap, modern=i % 3 != 1)) if i % 4 != 3 else text_body(teams_text(url, code, passcode, modern=i % 2 == 0))
-        event = graph_event(location=graph_location("Microsoft Teams Meeting"), body=body, bodyPreview=teams_preview(code, passcode))
+        body = (
+            html_body(teams_html(wrap(url), code, passcode, wrap=wrap, modern=i % 3 != 1))
+            if i % 4 != 3
+            else text_body(teams_text(url, code, passcode, modern=i % 2 == 0))
+        )
+        event = graph_event(
+            location=graph_location("Microsoft Teams Meeting"), body=body, bodyPreview=teams_preview(code, passcode)
+        )
         add("microsoft", f"teams body only #{i}", "microsoft", event, expect(url, "teams"))
 
-    for i, host in enumerate(["gcc.teams.microsoft.us", "dod.teams.microsoft.us", "teams.microsoft.us", "gov.teams.microsoft.us"]):
+    for i, host in enumerate(
+        ["gcc.teams.microsoft.us", "dod.teams.microsoft.us", "teams.microsoft.us", "gov.teams.microsoft.us"]
+    ):
         url = teams_join(host)
-        event = graph_event(isOnlineMeeting=True, onlineMeetingProvider="teamsForBusiness", onlineMeeting={"joinUrl": url}, body=html_body(teams_html(url, f"{digits(3)} {digits(3)} {digits(3)}", alnum(6))))
+        event = graph_event(
+            isOnlineMeeting=True,
+            onlineMeetingProvider="teamsForBusiness",
+            onlineMeeting={"joinUrl": url},
+            body=html_body(teams_html(url, f"{digits(3)} {digits(3)} {digits(3)}", alnum(6))),
+        )
         add("microsoft", f"teams government cloud {host}", "microsoft", event, expect(url, "teams"))
 
     for i in range(3):  # Teams free / consumer
         url = f"https://teams.live.com/meet/{digits(13, '9')}?p={alnum(16)}"
-        event = graph_event(isOnlineMeeting=True, onlineMeetingProvider="teamsForBusiness", onlineMeeting={"joinUrl": url}, body=html_body(f'<div><a href="{esc(url)}">Join the meeting now</a></div>'))
+        event = graph_event(
+            isOnlineMeeting=True,
+            onlineMeetingProvider="teamsForBusiness",
+            onlineMeeting={"joinUrl": url},
+            body=html_body(f'<div><a href="{esc(url)}">Join the meeting now</a></div>'),
+        )
         add("microsoft", f"teams live meet #{i}", "microsoft", event, expect(url, "teams"))
 
     for i in range(10):  # Zoom for Outlook add-in: location + HTML body, often SafeLinks
@@ -630,13 +815,20 @@ def build_microsoft() -> None:
         url = f"https://{host}/j/{meeting_id}?pwd={pwd}"
         wrap = safelink if i % 2 == 0 else (lambda u: u)
         location = graph_location(url) if i % 3 != 2 else graph_location("Zoom Meeting")
-        event = graph_event(location=location, locations=[location], body=html_body(zoom_html(wrap(url), url, meeting_id, passcode, host, wrap=wrap)))
+        event = graph_event(
+            location=location,
+            locations=[location],
+            body=html_body(zoom_html(wrap(url), url, meeting_id, passcode, host, wrap=wrap)),
+        )
         add("microsoft", f"zoom outlook add-in #{i}", "microsoft", event, expect(url, "zoom"))
 
     for i in range(4):  # Zoom text body
         host, meeting_id, pwd, passcode = zoom_host(), zoom_id(), zoom_pwd(), digits(6)
         url = f"https://{host}/j/{meeting_id}?pwd={pwd}"
-        event = graph_event(body=text_body(zoom_text(url, meeting_id, passcode, host)), bodyPreview=zoom_text(url, meeting_id, passcode, host)[:255])
+        event = graph_event(
+            body=text_body(zoom_text(url, meeting_id, passcode, host)),
+            bodyPreview=zoom_text(url, meeting_id, passcode, host)[:255],
+        )
         add("microsoft", f"zoom text body #{i}", "microsoft", event, expect(url, "zoom"))
 
     for i in range(5):  # Webex Productivity Tools for Outlook
@@ -644,26 +836,49 @@ def build_microsoft() -> None:
         number = digits(11, "2")
         join = f"https://{site}.webex.com/{site}/j.php?MTID={mtid()}"
         content = webex_text(site, join, number)
-        body = text_body(content) if i % 2 else html_body("<html><body><div>" + content.replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>\n") + "</div></body></html>")
+        body = (
+            text_body(content)
+            if i % 2
+            else html_body(
+                "<html><body><div>"
+                + content.replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>\n")
+                + "</div></body></html>"
+            )
+        )
         event = graph_event(location=graph_location(join if i == 0 else ""), body=body)
         add("microsoft", f"webex outlook #{i}", "microsoft", event, expect(join, "webex"))
 
     for i in range(3):  # Legacy Skype for Business online meetings
         url = f"https://meet.lync.com/contoso/{rng.choice(['jdoe', 'rmehta'])}/{alnum(8).upper()}"
-        event = graph_event(onlineMeetingUrl=url, isOnlineMeeting=True, onlineMeetingProvider="skypeForBusiness", body=text_body(lync_text(url)))
+        event = graph_event(
+            onlineMeetingUrl=url,
+            isOnlineMeeting=True,
+            onlineMeetingProvider="skypeForBusiness",
+            body=text_body(lync_text(url)),
+        )
         add("microsoft", f"skype for business onlineMeetingUrl #{i}", "microsoft", event, expect(url, "other"))
 
     for i in range(4):  # Meeting links in locations[] or locationUri
         code = meet_code()
-        url = [f"https://meet.google.com/{code}", f"https://whereby.com/{letters(7)}", f"https://chime.aws/{digits(10)}", f"https://meet.goto.com/{digits(9)}"][i]
+        url = [
+            f"https://meet.google.com/{code}",
+            f"https://whereby.com/{letters(7)}",
+            f"https://chime.aws/{digits(10)}",
+            f"https://meet.goto.com/{digits(9)}",
+        ][i]
         platform = ["meet", "whereby", "chime", "goto"][i]
-        event = graph_event(location=graph_location("Room 12; online"), locations=[graph_location("Room 12"), graph_location("Online", uri=url)])
+        event = graph_event(
+            location=graph_location("Room 12; online"),
+            locations=[graph_location("Room 12"), graph_location("Online", uri=url)],
+        )
         add("microsoft", f"link in locations[].locationUri #{i}", "microsoft", event, expect(url, platform))
 
     for i in range(3):  # bodyPreview only (body missing from a $select)
         meeting_id = zoom_id()
         url = f"https://us02web.zoom.us/j/{meeting_id}"
-        event = graph_event(bodyPreview=f"Hi all, quick sync on the launch. Join Zoom Meeting {url} Meeting ID: {spaced_zoom_id(meeting_id)}")
+        event = graph_event(
+            bodyPreview=f"Hi all, quick sync on the launch. Join Zoom Meeting {url} Meeting ID: {spaced_zoom_id(meeting_id)}"
+        )
         event.pop("body", None)
         add("microsoft", f"bodyPreview only #{i}", "microsoft", event, expect(url, "zoom"))
 
@@ -679,14 +894,35 @@ def build_microsoft() -> None:
         graph_event(location=graph_location(zoom_url), body=html_body(f'<a href="https://teams.microsoft.com/meetingOptions/?organizerId={guid()}">Meeting options</a>')),
         expect(zoom_url, "zoom"))  # fmt: skip
     url = teams_join()
-    add("microsoft", "teams link in subject only", "microsoft", graph_event(subject=f"Sync {url}"), expect(url, "teams"))
+    add(
+        "microsoft", "teams link in subject only", "microsoft", graph_event(subject=f"Sync {url}"), expect(url, "teams")
+    )
 
 
 def build_near_misses() -> None:
-    rooms = ["Conf Room 4B (12)", "HQ-2-Redwood [VC]", "Building 40, Room 1120", "Cafe downstairs", "123 Main St, Springfield", "Zoom Room 5 (capacity 8)"]
+    rooms = [
+        "Conf Room 4B (12)",
+        "HQ-2-Redwood [VC]",
+        "Building 40, Room 1120",
+        "Cafe downstairs",
+        "123 Main St, Springfield",
+        "Zoom Room 5 (capacity 8)",
+    ]
     for i, room in enumerate(rooms):
-        add("near_misses", f"physical room google #{i}", "google", google_event(location=room, description="In person. Bring laptops."), None)
-        add("near_misses", f"physical room graph #{i}", "microsoft", graph_event(location=graph_location(room), body=html_body(f"<p>In person in {room}</p>")), None)
+        add(
+            "near_misses",
+            f"physical room google #{i}",
+            "google",
+            google_event(location=room, description="In person. Bring laptops."),
+            None,
+        )
+        add(
+            "near_misses",
+            f"physical room graph #{i}",
+            "microsoft",
+            graph_event(location=graph_location(room), body=html_body(f"<p>In person in {room}</p>")),
+            None,
+        )
 
     dial_only = [
         "Dial-in: +1 (646) 558-8656, Meeting ID 855 1234 5678#, Passcode 123456",
@@ -706,7 +942,11 @@ def build_near_misses() -> None:
         "Recording of last week: https://us02web.zoom.us/rec/share/" + alnum(40),
         "Register here: https://us06web.zoom.us/meeting/register/tZ" + alnum(30),
         "Need help? https://aka.ms/JoinTeamsMeeting?omkt=en-US",
-        "Meeting options<https://teams.microsoft.com/meetingOptions/?organizerId=" + guid() + "&tenantId=" + guid() + ">",
+        "Meeting options<https://teams.microsoft.com/meetingOptions/?organizerId="
+        + guid()
+        + "&tenantId="
+        + guid()
+        + ">",
         "Learn more: https://go.microsoft.com/fwlink/?linkid=2149154",
         "Download Teams<https://www.microsoft.com/en-us/microsoft-teams/download-app>",
         "How to join: https://support.google.com/meet/answer/9303069",
@@ -723,7 +963,10 @@ def build_near_misses() -> None:
         "Whereby pricing: https://whereby.com/information/pricing/",
         "Dial-in numbers: https://meet.jit.si/static/dialInInfo.html?room=Foo",
         "Chat with me: https://teams.microsoft.com/l/chat/0/0?users=jane@contoso.com",
-        "Channel: https://teams.microsoft.com/l/channel/19%3a" + alnum(32) + "%40thread.tacv2/General?groupId=" + guid(),
+        "Channel: https://teams.microsoft.com/l/channel/19%3a"
+        + alnum(32)
+        + "%40thread.tacv2/General?groupId="
+        + guid(),
         "Video test: https://bluejeans.com/111",
         "Zoom meeting link to follow.",
         "Email jane@zoom.us or call.",
@@ -749,12 +992,22 @@ def build_near_misses() -> None:
     ]
     for i, url in enumerate(lookalikes):
         provider = "google" if i % 2 == 0 else "microsoft"
-        event = google_event(description=f"Join: {url}", location=url) if provider == "google" else graph_event(location=graph_location(url), body=html_body(f'<a href="{esc(url)}">Join</a>'))
+        event = (
+            google_event(description=f"Join: {url}", location=url)
+            if provider == "google"
+            else graph_event(location=graph_location(url), body=html_body(f'<a href="{esc(url)}">Join</a>'))
+        )
         add("near_misses", f"look-alike host #{i}: {url[:40]}", provider, event, None)
 
     # A Teams invitation stripped of its join link still has help/options/dial-in links.
     options_only = teams_html("https://aka.ms/JoinTeamsMeeting", "", "").replace("Join the meeting now", "Need help?")
-    add("near_misses", "teams boilerplate without join link", "microsoft", graph_event(body=html_body(options_only)), None)
+    add(
+        "near_misses",
+        "teams boilerplate without join link",
+        "microsoft",
+        graph_event(body=html_body(options_only)),
+        None,
+    )
     # Near-misses next to a real link: the real one wins.
     meeting_id = zoom_id()
     real = f"https://us02web.zoom.us/j/{meeting_id}?pwd={zoom_pwd()}"
@@ -775,56 +1028,175 @@ def build_near_misses() -> None:
 def build_wrappers_and_edges() -> None:
     # SafeLinks, nested SafeLinks, Google redirect around SafeLinks, Proofpoint.
     url = f"https://us02web.zoom.us/j/{zoom_id()}?pwd={zoom_pwd()}"
-    add("wrappers_and_edges", "safelinks zoom in text body", "microsoft", graph_event(body=text_body(f"Join Zoom Meeting\n{safelink(url)}\n")), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "safelinks zoom in text body",
+        "microsoft",
+        graph_event(body=text_body(f"Join Zoom Meeting\n{safelink(url)}\n")),
+        expect(url, "zoom"),
+    )
     url = teams_join()
-    add("wrappers_and_edges", "nested safelinks teams", "microsoft", graph_event(body=html_body(f'<a href="{esc(safelink(safelink(url)))}">Join</a>')), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "nested safelinks teams",
+        "microsoft",
+        graph_event(body=html_body(f'<a href="{esc(safelink(safelink(url)))}">Join</a>')),
+        expect(url, "teams"),
+    )
     url = f"https://meet.google.com/{meet_code()}"
-    add("wrappers_and_edges", "google redirect around safelinks", "google", google_event(description=f'<a href="{esc(google_redirect(safelink(url)))}">Join</a>'), expect(url, "meet"))
+    add(
+        "wrappers_and_edges",
+        "google redirect around safelinks",
+        "google",
+        google_event(description=f'<a href="{esc(google_redirect(safelink(url)))}">Join</a>'),
+        expect(url, "meet"),
+    )
     url = f"https://zoom.us/j/{zoom_id()}?pwd={zoom_pwd()}"
-    pp = "https://urldefense.proofpoint.com/v2/url?u=" + url.replace("-", "-2D").replace("_", "-5F").replace(":", "-3A").replace("?", "-3F").replace("=", "-3D").replace("/", "_") + "&d=DwMFaQ&c=euGZstcaTDllvimEN8b7jXrwqOf-v5A_CdpgnVfiiMM&r=abc&m=def&s=ghi&e="
-    add("wrappers_and_edges", "proofpoint v2 zoom", "google", google_event(description=f"Join: {pp}"), expect(url, "zoom"))
+    pp = (
+        "https://urldefense.proofpoint.com/v2/url?u="
+        + url.replace("-", "-2D")
+        .replace("_", "-5F")
+        .replace(":", "-3A")
+        .replace("?", "-3F")
+        .replace("=", "-3D")
+        .replace("/", "_")
+        + "&d=DwMFaQ&c=euGZstcaTDllvimEN8b7jXrwqOf-v5A_CdpgnVfiiMM&r=abc&m=def&s=ghi&e="
+    )
+    add(
+        "wrappers_and_edges",
+        "proofpoint v2 zoom",
+        "google",
+        google_event(description=f"Join: {pp}"),
+        expect(url, "zoom"),
+    )
     url = f"https://acme.webex.com/acme/j.php?MTID={mtid()}"
-    add("wrappers_and_edges", "proofpoint v3 webex", "microsoft", graph_event(body=text_body(f"Join <https://urldefense.com/v3/__{url}__;!!ABCdef!GhIjKlMn$ >")), expect(url, "webex"))
+    add(
+        "wrappers_and_edges",
+        "proofpoint v3 webex",
+        "microsoft",
+        graph_event(body=text_body(f"Join <https://urldefense.com/v3/__{url}__;!!ABCdef!GhIjKlMn$ >")),
+        expect(url, "webex"),
+    )
     url = f"https://teams.microsoft.com/l/meetup-join/{teams_thread()}/0?context={teams_context(guid(), guid())}"
     statics = f"https://statics.teams.cdn.office.net/evergreen-assets/safelinks/1/atp-safelinks.html?url={quote(url, safe='')}&locale=en-us&dest=https%3A%2F%2Fteams.microsoft.com"
-    add("wrappers_and_edges", "teams safelinks page", "microsoft", graph_event(body=html_body(f'<a href="{esc(statics)}">Join</a>')), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "teams safelinks page",
+        "microsoft",
+        graph_event(body=html_body(f'<a href="{esc(statics)}">Join</a>')),
+        expect(url, "teams"),
+    )
 
     # Entities, anchors, punctuation, brackets.
     meeting_id, pwd = zoom_id(), zoom_pwd()
     url = f"https://zoom.us/j/{meeting_id}?pwd={pwd}&uname=Guest"
-    add("wrappers_and_edges", "html entity &amp; in href", "google", google_event(description=f'<a href="{esc(url)}">Click to join</a>'), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "html entity &amp; in href",
+        "google",
+        google_event(description=f'<a href="{esc(url)}">Click to join</a>'),
+        expect(url, "zoom"),
+    )
     add("wrappers_and_edges", "href with pwd, visible text without", "microsoft",
         graph_event(body=html_body(f'<a href="https://zoom.us/j/{meeting_id}?pwd={pwd}">https://zoom.us/j/{meeting_id}</a>')), expect(f"https://zoom.us/j/{meeting_id}?pwd={pwd}", "zoom"))  # fmt: skip
-    for i, pattern in enumerate(["Join at {u}.", "({u})", "Link: <{u}>", "[{u}]", "{u}, then dial in", "Join here:{u}!", "\"{u}\"", "Link — {u}; thanks", "*{u}*", "«{u}»", "Join {u}), ok"]):
+    for i, pattern in enumerate(
+        [
+            "Join at {u}.",
+            "({u})",
+            "Link: <{u}>",
+            "[{u}]",
+            "{u}, then dial in",
+            "Join here:{u}!",
+            '"{u}"',
+            "Link — {u}; thanks",
+            "*{u}*",
+            "«{u}»",
+            "Join {u}), ok",
+        ]
+    ):
         code = meet_code()
         url = f"https://meet.google.com/{code}"
-        add("wrappers_and_edges", f"punctuation around link #{i}: {pattern}", "google", google_event(description=pattern.format(u=url)), expect(url, "meet"))
+        add(
+            "wrappers_and_edges",
+            f"punctuation around link #{i}: {pattern}",
+            "google",
+            google_event(description=pattern.format(u=url)),
+            expect(url, "meet"),
+        )
     url = f"https://us02web.zoom.us/j/{zoom_id()}?pwd={alnum(32)}.1"
-    add("wrappers_and_edges", "zoom pwd ending .1 followed by period", "google", google_event(description=f"Join us at {url}."), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "zoom pwd ending .1 followed by period",
+        "google",
+        google_event(description=f"Join us at {url}."),
+        expect(url, "zoom"),
+    )
     url = teams_join()
-    add("wrappers_and_edges", "html-to-text glued word before scheme", "microsoft", graph_event(body=text_body(f"Join the meeting now{url} Meeting ID: 123")), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "html-to-text glued word before scheme",
+        "microsoft",
+        graph_event(body=text_body(f"Join the meeting now{url} Meeting ID: 123")),
+        expect(url, "teams"),
+    )
     url = f"https://us02web.zoom.us/j/{zoom_id()}?pwd={zoom_pwd()}"
-    add("wrappers_and_edges", "slack-style <url|label>", "google", google_event(description=f"<{url}|Join Zoom>"), expect(url, "zoom"))
-    add("wrappers_and_edges", "markdown link", "google", google_event(description=f"[Join Zoom]({url})"), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "slack-style <url|label>",
+        "google",
+        google_event(description=f"<{url}|Join Zoom>"),
+        expect(url, "zoom"),
+    )
+    add(
+        "wrappers_and_edges",
+        "markdown link",
+        "google",
+        google_event(description=f"[Join Zoom]({url})"),
+        expect(url, "zoom"),
+    )
 
     # Raw (unencoded) Teams link, and line-wrapped bodies.
     thread = base64.b64encode(guid().encode()).decode().rstrip("=")
     raw = f'https://teams.microsoft.com/l/meetup-join/19:meeting_{thread}@thread.v2/0?context={{"Tid":"{guid()}","Oid":"{guid()}"}}'
-    add("wrappers_and_edges", "raw unencoded teams link", "google", google_event(description=f"Join Teams meeting: {raw}\nMeeting ID: 123"), expect(raw, "teams"))
+    add(
+        "wrappers_and_edges",
+        "raw unencoded teams link",
+        "google",
+        google_event(description=f"Join Teams meeting: {raw}\nMeeting ID: 123"),
+        expect(raw, "teams"),
+    )
     url = teams_join()
     wrapped = "\r\n".join(url[i : i + 70] for i in range(0, len(url), 70))
-    add("wrappers_and_edges", "teams link wrapped inside <...>", "microsoft", graph_event(body=text_body(f"Click here to join the meeting<{wrapped}>\r\nMeeting ID: 1")), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "teams link wrapped inside <...>",
+        "microsoft",
+        graph_event(body=text_body(f"Click here to join the meeting<{wrapped}>\r\nMeeting ID: 1")),
+        expect(url, "teams"),
+    )
     url = teams_join()
     text = f"Microsoft Teams meeting\nJoin on your computer or mobile app\nClick here to join the meeting: {url}\nMeeting ID: 272 011 849 478\n"
     hard = "\n".join(line[i : i + 76] for line in text.split("\n") for i in range(0, max(len(line), 1), 76))
-    add("wrappers_and_edges", "teams link hard-wrapped at 76", "google", google_event(description=hard), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "teams link hard-wrapped at 76",
+        "google",
+        google_event(description=hard),
+        expect(url, "teams"),
+    )
     meeting_id, pwd = digits(11, "8"), base64.b64encode(alnum(24).encode()).decode()
     url = f"https://us02web.zoom.us/j/{meeting_id}?pwd={pwd}"
     line = f"Join Zoom Meeting: {url}"
     add("wrappers_and_edges", "zoom link hard-wrapped at 72", "microsoft",
         graph_event(body=text_body(line[:72] + "\n" + line[72:] + "\n\nMeeting ID: " + spaced_zoom_id(meeting_id))), expect(url, "zoom"))  # fmt: skip
     url = f"https://us02web.zoom.us/j/{zoom_id()}?pwd={zoom_pwd()}"
-    add("wrappers_and_edges", "zoom link at line end followed by label", "google", google_event(description=f"Join Zoom Meeting - long line of text before the link {url}\nMeeting ID: 123\n"), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "zoom link at line end followed by label",
+        "google",
+        google_event(description=f"Join Zoom Meeting - long line of text before the link {url}\nMeeting ID: 123\n"),
+        expect(url, "zoom"),
+    )
 
     # Other Zoom / Teams / Meet URL forms.
     meeting_id, pwd = zoom_id(), zoom_pwd()
@@ -833,30 +1205,84 @@ def build_wrappers_and_edges() -> None:
     url = f"https://app.zoom.us/wc/{zoom_id()}/join?fromPWA=1&pwd={zoom_pwd()}"
     add("wrappers_and_edges", "zoom web client link", "google", google_event(description=url), expect(url, "zoom"))
     meeting_id = zoom_id()
-    add("wrappers_and_edges", "zoom http and upper-case host", "google", google_event(location=f"HTTP://US02WEB.ZOOM.US/j/{meeting_id}"), expect(f"https://us02web.zoom.us/j/{meeting_id}", "zoom"))
+    add(
+        "wrappers_and_edges",
+        "zoom http and upper-case host",
+        "google",
+        google_event(location=f"HTTP://US02WEB.ZOOM.US/j/{meeting_id}"),
+        expect(f"https://us02web.zoom.us/j/{meeting_id}", "zoom"),
+    )
     meeting_id = zoom_id()
     add("wrappers_and_edges", "zoom with tracking params", "google",
         google_event(description=f"https://zoom.us/j/{meeting_id}?pwd=abc123&utm_source=newsletter&utm_medium=email"), expect(f"https://zoom.us/j/{meeting_id}?pwd=abc123", "zoom"))  # fmt: skip
     url = f"https://zoom.com/j/{zoom_id()}"
-    add("wrappers_and_edges", "zoom.com host", "microsoft", graph_event(location=graph_location(url)), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "zoom.com host",
+        "microsoft",
+        graph_event(location=graph_location(url)),
+        expect(url, "zoom"),
+    )
     code = meet_code()
-    add("wrappers_and_edges", "meet with authuser", "google", google_event(description=f"https://meet.google.com/{code}?authuser=0"), expect(f"https://meet.google.com/{code}?authuser=0", "meet"))
+    add(
+        "wrappers_and_edges",
+        "meet with authuser",
+        "google",
+        google_event(description=f"https://meet.google.com/{code}?authuser=0"),
+        expect(f"https://meet.google.com/{code}?authuser=0", "meet"),
+    )
     thread = teams_thread()
     inner = f"/_#/l/meetup-join/{thread}/0?context={teams_context(guid(), guid())}&anon=true"
     launcher = f"https://teams.microsoft.com/dl/launcher/launcher.html?url={quote(inner, safe='')}&type=meetup-join&deeplinkId={guid()}&directDl=true&msLaunch=true&enableMobilePage=true&suppressPrompt=true"
-    add("wrappers_and_edges", "teams launcher page", "microsoft", graph_event(body=html_body(f'<a href="{esc(launcher)}">Join</a>')), expect("https://teams.microsoft.com" + inner[3:], "teams"))
+    add(
+        "wrappers_and_edges",
+        "teams launcher page",
+        "microsoft",
+        graph_event(body=html_body(f'<a href="{esc(launcher)}">Join</a>')),
+        expect("https://teams.microsoft.com" + inner[3:], "teams"),
+    )
     url = f"https://teams.cloud.microsoft/meet/{teams_meet_id()}?p={alnum(16)}"
-    add("wrappers_and_edges", "teams.cloud.microsoft host", "microsoft", graph_event(isOnlineMeeting=True, onlineMeeting={"joinUrl": url}), expect(url, "teams"))
+    add(
+        "wrappers_and_edges",
+        "teams.cloud.microsoft host",
+        "microsoft",
+        graph_event(isOnlineMeeting=True, onlineMeeting={"joinUrl": url}),
+        expect(url, "teams"),
+    )
     url = f"https://app.chime.aws/meetings/?pin={digits(10)}"
-    add("wrappers_and_edges", "chime app pin link", "google", google_event(description=f"Join Chime: {url}"), expect(url, "chime"))
+    add(
+        "wrappers_and_edges",
+        "chime app pin link",
+        "google",
+        google_event(description=f"Join Chime: {url}"),
+        expect(url, "chime"),
+    )
     url = f"https://gotomeet.me/{rng.choice(['JaneDoe', 'acme-sales'])}"
     add("wrappers_and_edges", "goto personal room", "google", google_event(location=url), expect(url, "goto"))
 
     # Robustness: missing fields, None values, wrong types.
     code = meet_code()
-    add("wrappers_and_edges", "all fields None", "google", {"location": None, "description": None, "conferenceData": None, "hangoutLink": None}, None)
-    add("wrappers_and_edges", "graph None body and onlineMeeting", "microsoft", {"body": None, "onlineMeeting": {"joinUrl": None}, "location": None, "locations": None}, None)
-    add("wrappers_and_edges", "wrong types everywhere", "google", {"conferenceData": "meet", "hangoutLink": 42, "location": ["a"], "description": {"x": 1}}, None)
+    add(
+        "wrappers_and_edges",
+        "all fields None",
+        "google",
+        {"location": None, "description": None, "conferenceData": None, "hangoutLink": None},
+        None,
+    )
+    add(
+        "wrappers_and_edges",
+        "graph None body and onlineMeeting",
+        "microsoft",
+        {"body": None, "onlineMeeting": {"joinUrl": None}, "location": None, "locations": None},
+        None,
+    )
+    add(
+        "wrappers_and_edges",
+        "wrong types everywhere",
+        "google",
+        {"conferenceData": "meet", "hangoutLink": 42, "location": ["a"], "description": {"x": 1}},
+        None,
+    )
     add("wrappers_and_edges", "conferenceData entryPoints not a list", "google",
         {"conferenceData": {"entryPoints": {"entryPointType": "video"}}, "description": f"https://meet.google.com/{code}"}, expect(f"https://meet.google.com/{code}", "meet"))  # fmt: skip
     code = meet_code()
@@ -865,13 +1291,25 @@ def build_wrappers_and_edges() -> None:
     url = f"https://us02web.zoom.us/j/{zoom_id()}"
     add("wrappers_and_edges", "graph body as plain string", "microsoft", {"body": f"join {url}"}, expect(url, "zoom"))
     url = f"https://zoom.us/j/{zoom_id()}"
-    add("wrappers_and_edges", "broken html", "google", google_event(description=f'<div><a href="{url}" <b>join</a</div><<<>>>&&amp;;'), expect(url, "zoom"))
+    add(
+        "wrappers_and_edges",
+        "broken html",
+        "google",
+        google_event(description=f'<div><a href="{url}" <b>join</a</div><<<>>>&&amp;;'),
+        expect(url, "zoom"),
+    )
     url = f"https://vc.example-video.com/room/{digits(8)}"
     add("wrappers_and_edges", "unknown provider in conference add-on", "google",
         google_event(conferenceData=addon_conference("Example Video", url, "Join", "1")), expect(url, "other"))  # fmt: skip
     url = f"https://meet.google.com/{meet_code()}"
     big = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 800) + url
-    add("wrappers_and_edges", "link at the end of a 45 KB body", "google", google_event(description=big), expect(url, "meet"))
+    add(
+        "wrappers_and_edges",
+        "link at the end of a 45 KB body",
+        "google",
+        google_event(description=big),
+        expect(url, "meet"),
+    )
 
 
 def main() -> None:
