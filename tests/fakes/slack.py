@@ -119,6 +119,7 @@ class SlackApp:
     app_id: str
     token_rotation: bool = False
     expires_in: int = 43_200
+    redirect_urls: list[str] = field(default_factory=list)   # the app config's "Redirect URLs"
 
 
 @dataclass
@@ -520,10 +521,16 @@ class FakeSlack(FakeService):
             return workspace
 
     def add_app(self, client_id: str, client_secret: str, *, app_id: str | None = None,
-                token_rotation: bool = False, expires_in: int = 43_200) -> SlackApp:
-        """Register an app for the OAuth install flow (client id/secret, optional token rotation)."""
+                token_rotation: bool = False, expires_in: int = 43_200,
+                redirect_urls: Iterable[str] = ()) -> SlackApp:
+        """Register an app for the OAuth install flow (client id/secret, optional token rotation).
+
+        `redirect_urls` are the app's configured Redirect URLs: the authorize page uses the first
+        when the request names none, and refuses a `redirect_uri` outside them (when any are set).
+        """
         with self.lock:
-            app = SlackApp(client_id, client_secret, app_id or f"A{len(self.apps) + 1:04d}", token_rotation, expires_in)
+            app = SlackApp(client_id, client_secret, app_id or f"A{len(self.apps) + 1:04d}", token_rotation,
+                           expires_in, list(redirect_urls))
             self.apps[client_id] = app
             return app
 
@@ -1117,12 +1124,16 @@ class FakeSlack(FakeService):
             if app is None:
                 return HTMLResponse("<h1>Invalid client_id parameter</h1>", status_code=400)
             redirect_uri = params.get("redirect_uri")
-            if not redirect_uri:
-                return HTMLResponse("<h1>Missing redirect_uri</h1>", status_code=400)
+            if redirect_uri and app.redirect_urls and not any(redirect_uri.startswith(u) for u in app.redirect_urls):
+                return HTMLResponse("<h1>redirect_uri did not match any configured URIs</h1>", status_code=400)
+            if not redirect_uri and not app.redirect_urls:
+                return HTMLResponse("<h1>No redirect_uri, and the app has no Redirect URL configured</h1>",
+                                    status_code=400)
             state = params.get("state")
             if self.deny_next_authorization:
                 self.deny_next_authorization = False
-                return RedirectResponse(_add_query(redirect_uri, error="access_denied", state=state), status_code=302)
+                return RedirectResponse(_add_query(redirect_uri or app.redirect_urls[0], error="access_denied",
+                                                   state=state), status_code=302)
             team_id = request.headers.get("x-fake-slack-team") or params.get("team") or self.installer[0]
             if team_id not in self.workspaces:
                 self.add_workspace(team_id)
@@ -1139,7 +1150,8 @@ class FakeSlack(FakeService):
                 "scopes": _scope_set(params.get("scope")), "user_scopes": _scope_set(params.get("user_scope")),
                 "redirect_uri": redirect_uri, "created": self.clock(), "used": False,
             }
-        return RedirectResponse(_add_query(redirect_uri, code=code, state=state), status_code=302)
+        return RedirectResponse(_add_query(redirect_uri or app.redirect_urls[0], code=code, state=state),
+                                status_code=302)
 
     # ---------------------------------------------------------------------------- team, users
 

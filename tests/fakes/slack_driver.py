@@ -461,7 +461,10 @@ class SlackDriver:
             approved = browser.get(authorize_url, headers=headers)
             if approved.status_code != 302:
                 raise AssertionError(f"authorize page refused ({approved.status_code}): {approved.text[:500]}")
-            return browser.get(approved.headers["location"])
+            # Browsers treat loopback as a secure context and send `Secure` cookies (the OAuth state
+            # cookie) over http://127.0.0.1; httpx would not, so carry the app's cookies by hand.
+            cookies = "; ".join(c.split(";", 1)[0].strip() for c in start.headers.get_list("set-cookie"))
+            return browser.get(approved.headers["location"], headers={"Cookie": cookies} if cookies else None)
 
 
 # --------------------------------------------------------------------------------------------
