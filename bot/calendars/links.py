@@ -344,6 +344,8 @@ def _find_scheme_urls(text: str, lowered: str) -> list[_Span]:
 def _scheme_start(lowered: str, separator: int) -> int | None:
     # Look back only a few characters: HTML-to-text conversions glue words onto
     # schemes ("Join the meeting nowhttps://..."), so match the scheme as a suffix.
+    if lowered.startswith("https", separator - 5):  # the common case first
+        return separator - 5
     before = lowered[max(0, separator - 8) : separator]
     for scheme in _SCHEMES:
         if before.endswith(scheme):
@@ -1027,20 +1029,32 @@ _KNOWN_BRANDS = (
 )  # fmt: skip
 
 
+_CLASSIFIER_CACHE: dict[str, Callable[[_Url], _Candidate | None] | None] = {}
+_CLASSIFIER_CACHE_SIZE = 4096
+
+
 def _classifier_for_host(host: str) -> Callable[[_Url], _Candidate | None] | None:
     """The platform whose domain `host` is, or is a real subdomain of.
 
     Walking label suffixes (a.b.zoom.us -> b.zoom.us -> zoom.us) means
-    "evilzoom.us" and "zoom.us.evil.example" never match.
+    "evilzoom.us" and "zoom.us.evil.example" never match. Memoised: the same
+    few hosts come up in event after event.
     """
+    try:
+        return _CLASSIFIER_CACHE[host]
+    except KeyError:
+        pass
+    classifier = None
     labels = host.split(".")
-    if len(labels) > 12:
-        return None
-    for index in range(len(labels) - 1):
-        classifier = _CLASSIFIERS.get(".".join(labels[index:]))
-        if classifier is not None:
-            return classifier
-    return None
+    if len(labels) <= 12:
+        for index in range(len(labels) - 1):
+            classifier = _CLASSIFIERS.get(".".join(labels[index:]))
+            if classifier is not None:
+                break
+    if len(_CLASSIFIER_CACHE) >= _CLASSIFIER_CACHE_SIZE:
+        _CLASSIFIER_CACHE.clear()  # bounded: hostile input cannot grow it without limit
+    _CLASSIFIER_CACHE[host] = classifier
+    return classifier
 
 
 def _looks_like_impersonation(parsed: _Url, url: str) -> bool:
