@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from bot.errors import reference_id
 
@@ -76,13 +75,22 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path. (Starlette's own 405 names only the first
-    matching route's methods, but GET, PATCH and DELETE of one path are three routes.)"""
+    """Every method the API serves at this path, from its OpenAPI document. (Starlette's own 405
+    names only the first matching route's methods, but GET, PATCH and DELETE of one path are
+    three routes.)"""
+    path = request.scope.get("path", "")
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.PARTIAL and getattr(route, "methods", None):
-            methods.update(route.methods)
+    segments = path.strip("/").split("/")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = template.strip("/").split("/")
+        if len(parts) == len(segments) and all(
+                part.startswith("{") or part == segment for part, segment in zip(parts, segments)):
+            methods.update(method.upper() for method in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
     return sorted(methods)
 
 
