@@ -97,14 +97,8 @@ def _wait_for_sync(url: str, key: str, expected: int, timeout: float = 20.0) -> 
         time.sleep(0.1)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bot.engine.requests") is None,
-                    reason="POST /api/bots needs bot/engine/requests.py (decide/schedule engine), not landed yet")
-def test_seed_client_runs_unmodified_and_schedules_one_bot_per_meeting(calbot, meetingbaas_fake):
-    proc, key = calbot
-    synced = _wait_for_sync(proc.url, key, expected=5)
-    assert sorted(e["title"] for e in synced) == ["Lunch", "Team Meeting (later)", "Team Meeting: planning",
-                                                  "Weekly Team Meeting", "Weekly Team Meeting"], proc.logs()
-
+def run_seed_client(proc: CalbotProcess, key: str) -> tuple[list[dict], dict]:
+    """Run the example client; return (the providers it printed, its JSON result)."""
     run = subprocess.run(
         [sys.executable, str(SEED_CLIENT)], capture_output=True, text=True, timeout=60,
         env={**os.environ, "CALBOT_API_KEY": key, "CALBOT_API_BASE_URL": f"{proc.url}/api"},
@@ -113,10 +107,27 @@ def test_seed_client_runs_unmodified_and_schedules_one_bot_per_meeting(calbot, m
     first_line, _, rest = run.stdout.partition("\n")
     assert first_line.startswith("Connected calendar providers: ")
     providers = ast.literal_eval(first_line.removeprefix("Connected calendar providers: "))["providers"]
+    return providers, json.loads(rest)
+
+
+def test_seed_client_lists_providers_and_this_weeks_team_meetings(calbot):
+    proc, key = calbot
+    synced = _wait_for_sync(proc.url, key, expected=5)
+    assert sorted(e["title"] for e in synced) == ["Lunch", "Team Meeting (later)", "Team Meeting: planning",
+                                                  "Weekly Team Meeting", "Weekly Team Meeting"], proc.logs()
+    providers, result = run_seed_client(proc, key)
     assert sorted((p["provider"], p["account"], p["status"]) for p in providers) == [
         ("google", ANA, "active"), ("google", BOB, "active")]
+    assert all(p["calendars"][0]["selected"] for p in providers)
+    assert result["total_events"] == 3
 
-    result = json.loads(rest)
+
+@pytest.mark.skipif(importlib.util.find_spec("bot.engine.requests") is None,
+                    reason="POST /api/bots needs bot/engine/requests.py (decide/schedule engine), not landed yet")
+def test_seed_client_schedules_one_bot_per_meeting(calbot, meetingbaas_fake):
+    proc, key = calbot
+    synced = _wait_for_sync(proc.url, key, expected=5)
+    providers, result = run_seed_client(proc, key)
     assert result["total_events"] == 3
     scheduled = result["scheduled_bots"]
     assert sorted(b["event_title"] for b in scheduled) == ["Team Meeting: planning", "Weekly Team Meeting",
@@ -126,9 +137,8 @@ def test_seed_client_runs_unmodified_and_schedules_one_bot_per_meeting(calbot, m
     assert len(weekly) == 1 and len(planning) == 1 and weekly != planning and None not in weekly | planning
 
     # Run again: the same meetings and times get the same bots.
-    again = subprocess.run([sys.executable, str(SEED_CLIENT)], capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "CALBOT_API_KEY": key, "CALBOT_API_BASE_URL": f"{proc.url}/api"})
-    assert {b["bot_id"] for b in json.loads(again.stdout.partition("\n")[2])["scheduled_bots"]} == weekly | planning
+    _, again = run_seed_client(proc, key)
+    assert {b["bot_id"] for b in again["scheduled_bots"]} == weekly | planning
 
     # The recorder ends up with exactly one bot per meeting.
     urls = {e["meeting_url"] for e in synced if "Team Meeting" in e["title"] and "later" not in e["title"]}
