@@ -705,6 +705,13 @@ class FakeSlack(FakeService):
     # inspection
     # ----------------------------------------------------------------------------------------
 
+    # Block Kit look-ups, also reachable from the fixture: slack_fake.find_button(message, text="Record")
+    find_button = staticmethod(find_button)
+    find_element = staticmethod(find_element)
+    find_block = staticmethod(find_block)
+    buttons = staticmethod(buttons)
+    text_of = staticmethod(text_of)
+
     def _resolve_channel_id(self, channel_or_user: str) -> str:
         if channel_or_user in self.users and channel_or_user not in self.channels:
             return self.dm_channel(channel_or_user)

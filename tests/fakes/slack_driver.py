@@ -393,12 +393,16 @@ class SlackDriver:
         }
 
     def event(self, event: dict, *, event_id: str | None = None, team_id: str | None = None,
-              retry_num: int | None = None, retry_reason: str = "http_timeout") -> httpx.Response:
+              retry_num: int | None = None, retry_reason: str = "http_timeout",
+              retry_headers: tuple[int, str] | None = None) -> httpx.Response:
         """Deliver one event in an `event_callback` envelope.
 
-        For a redelivery, pass the first delivery's `event_id` and `retry_num` (Slack then adds
-        X-Slack-Retry-Num / X-Slack-Retry-Reason), or use `redeliver()`.
+        For a redelivery, pass the first delivery's `event_id` and `retry_num` (or
+        `retry_headers=(num, reason)`): Slack then adds X-Slack-Retry-Num / X-Slack-Retry-Reason.
+        `redeliver()` does it all for the last event.
         """
+        if retry_headers is not None:
+            retry_num, retry_reason = retry_headers
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
@@ -558,7 +562,12 @@ def _is_empty(state: dict) -> bool:
 
 
 def build_state(view: dict, values: dict) -> dict:
-    """`state.values` for submitting `view` with the given simple values (see SlackDriver.submit_view)."""
+    """`state.values` for submitting `view` with the given simple values (see SlackDriver.submit_view).
+
+    Inputs not named keep what the user entered before (the view's current state, e.g. after
+    `response_action: errors`), else their initial value.
+    """
+    previous = (view.get("state") or {}).get("values") or {}
     elements = list(iter_elements(view))
     by_block = {b.get("block_id"): b for b, _ in elements}
     wanted: dict[tuple[str, str], Any] = {}
@@ -583,7 +592,7 @@ def build_state(view: dict, values: dict) -> dict:
         if key in wanted:
             element_value = element_state(element, wanted[key])
         elif block.get("type") == "input":
-            element_value = initial_state(element)
+            element_value = (previous.get(key[0]) or {}).get(key[1]) or initial_state(element)
         else:
             continue
         if block.get("type") == "input" and not block.get("optional") and _is_empty(element_value) \

@@ -118,6 +118,33 @@ def build_app(fake: FakeSlack, seen: list) -> AsyncApp:
         else:
             await ack()
 
+    def step(title: str, callback_id: str) -> dict:
+        return {"type": "modal", "callback_id": callback_id, "title": {"type": "plain_text", "text": title},
+                "submit": {"type": "plain_text", "text": "Next"}, "notify_on_close": True,
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": title}}]}
+
+    @app.command("/wizard")
+    async def wizard(ack, body, client):
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=step("Step 1", "step1"))
+
+    @app.view("step1")
+    async def step1(ack):
+        await ack(response_action="update", view=step("Step 1 again", "step1b"))
+
+    @app.view("step1b")
+    async def step1b(ack):
+        await ack(response_action="push", view=step("Step 2", "step2"))
+
+    @app.view("step2")
+    async def step2(ack):
+        await ack(response_action="clear")
+
+    @app.view_closed("step1b")
+    async def closed(ack, body):
+        await ack()
+        seen.append(("closed", body))
+
     @app.event("app_home_opened")
     async def home(event, client):
         seen.append(("home", event))
@@ -228,12 +255,13 @@ def test_modal_submission_with_errors_then_success(driver, slack_fake, seen):
     assert slack_fake.view_errors(modal["id"]) == {"bot_name": "10 characters at most"}
     assert slack_fake.top_view("U_ANA")["id"] == modal["id"]
 
-    driver.submit_view("U_ANA", values={"bot_name": {"value": "Rec"}, "default": {"choice": "skip"},
-                                        "notify": {"channel": "C_SALES"}, "days": ["mon", "tue"]})
+    # what the user entered before the errors stays (here: Default = Ask)
+    driver.submit_view("U_ANA", values={"bot_name": {"value": "Rec"}, "notify": {"channel": "C_SALES"},
+                                        "days": ["mon", "tue"]})
     assert slack_fake.open_views("U_ANA") == []
     values = kinds(seen, "settings")[-1]
     assert values["bot_name"]["value"] == {"type": "plain_text_input", "value": "Rec"}
-    assert values["default"]["choice"]["selected_option"]["value"] == "skip"
+    assert values["default"]["choice"]["selected_option"]["value"] == "ask"
     assert values["digest"]["time"] == {"type": "timepicker", "selected_time": "08:30"}
     assert values["notify"]["channel"] == {"type": "conversations_select", "selected_conversation": "C_SALES"}
     assert [o["value"] for o in values["days"]["days"]["selected_options"]] == ["mon", "tue"]
@@ -300,3 +328,28 @@ def test_install_through_the_fake_authorize_page(slack_fake, tmp_path):
         assert installed.bot_token == token and installed.bot_user_id == slack_fake.workspace("T0002").bot_user_id
         assert installed.bot_id == slack_fake.workspace("T0002").bot_id
         assert installed.team_name == "Globex" and installed.user_id == "U_GLOBEX_ADMIN"
+
+
+def test_response_actions_update_push_clear_and_close(driver, slack_fake, seen):
+    driver.slash("U_ANA", "", command="/wizard")
+    first = slack_fake.wait_for(lambda: slack_fake.top_view("U_ANA"))
+    driver.submit_view("U_ANA")                                   # update: same view, new content
+    updated = slack_fake.top_view("U_ANA")
+    assert updated["id"] == first["id"] and updated["title"]["text"] == "Step 1 again"
+    driver.submit_view("U_ANA")                                   # push
+    assert [v["title"]["text"] for v in slack_fake.open_views("U_ANA")] == ["Step 1 again", "Step 2"]
+    driver.submit_view("U_ANA")                                   # clear
+    assert slack_fake.open_views("U_ANA") == []
+
+    driver.slash("U_ANA", "", command="/wizard")
+    slack_fake.wait_for(lambda: slack_fake.top_view("U_ANA"))
+    driver.submit_view("U_ANA")
+    assert driver.close_view("U_ANA").status_code == 200          # notify_on_close: view_closed is sent
+    slack_fake.wait_for(lambda: kinds(seen, "closed"))
+    assert kinds(seen, "closed")[0]["type"] == "view_closed" and slack_fake.open_views("U_ANA") == []
+
+
+def test_a_slow_ack_fails_the_test(bolt, slack_fake):
+    impatient = SlackDriver(bolt.url, SIGNING_SECRET, slack_fake, ack_deadline=0.0)
+    with pytest.raises(AssertionError, match="Slack gives up"):
+        impatient.slash("U_ANA", "hello")
