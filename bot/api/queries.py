@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from bot.api.auth import Principal
+from bot.api.errors import ApiError
 from bot.api.pagination import encode_cursor
 from bot.api.schemas import Attendee, Calendar, Event, Organizer, Provider, Recording
 from bot.timeutil import parse_iso
@@ -274,3 +275,21 @@ def _time(value: str | None):
         return parse_iso(value)
     except ValueError:
         return None
+
+
+def resolve_member(db: sqlite_utils.Database, principal: Principal, user_id: str | None, *,
+                   required: bool = False) -> int | None:
+    """The member an action is for. A member key acts for its own member (naming anyone else is
+    an error); a workspace key names the member by Slack user id (`required` when it must)."""
+    if principal.member_id is not None:
+        if user_id is not None and user_id != principal.user_id:
+            raise ApiError(422, "member: a member key can only act for its own member")
+        return principal.member_id
+    if user_id is None:
+        if required:
+            raise ApiError(422, "member: required with a workspace key (the Slack user id, e.g. U0123ABCD)")
+        return None
+    row = db.execute("SELECT id FROM members WHERE team_id = ? AND user_id = ?", [principal.team_id, user_id]).fetchone()
+    if row is None:
+        raise ApiError(422, f"member: no member {user_id} in this workspace")
+    return row[0]
