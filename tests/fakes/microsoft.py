@@ -1928,3 +1928,66 @@ def _preview(body: dict) -> str:
 def _jwt(header: dict, claims: dict, key: bytes) -> str:
     signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
     return signing_input + "." + _b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+# -- a notification receiver for tests ---------------------------------------------------------
+
+class GraphReceiver(FakeService):
+    """A tiny webhook endpoint that answers Graph's validation handshake the way calbot must
+    (200, `text/plain`, the decoded token), and records every notification it gets.
+
+    `mode`: "echo" (correct), "wrong" (answers something else), "html" (right text, wrong
+    content type), "error" (500), "slow" (sleeps `slow_seconds` first). `status` is what it
+    answers to notifications (Graph wants 202 within 3 seconds).
+    """
+
+    name = "graph-receiver"
+
+    def __init__(self) -> None:
+        self.mode = "echo"
+        self.slow_seconds = 11.0
+        self.status = 202
+        self.validations: list[str] = []
+        self.notifications: list[dict] = []
+        super().__init__()
+
+    def routes(self) -> list[Route]:
+        return [Route("/{hook:path}", self._hook, methods=["POST"])]
+
+    @property
+    def address(self) -> str:
+        return f"{self.url}/webhooks/microsoft"
+
+    @property
+    def lifecycle_address(self) -> str:
+        return f"{self.url}/webhooks/microsoft/lifecycle"
+
+    async def _hook(self, request: Request) -> Response:
+        token = request.query_params.get("validationToken")
+        if token is not None:
+            with self.lock:
+                self.validations.append(token)
+            if self.mode == "slow":
+                await asyncio.sleep(self.slow_seconds)
+            if self.mode == "wrong":
+                return Response("ok", media_type="text/plain")
+            if self.mode == "html":
+                return HTMLResponse(token)
+            if self.mode == "error":
+                return Response("boom", status_code=500)
+            return Response(token, media_type="text/plain")
+        try:
+            payload = json.loads(await request.body() or b"null")
+        except ValueError:
+            payload = None
+        with self.lock:
+            for item in (payload or {}).get("value", []) if isinstance(payload, dict) else []:
+                self.notifications.append({**item, "_path": request.url.path})
+        return Response(status_code=self.status)
+
+    def received(self, *, lifecycle: bool | None = None) -> list[dict]:
+        with self.lock:
+            found = list(self.notifications)
+        if lifecycle is not None:
+            found = [n for n in found if ("lifecycleEvent" in n) == lifecycle]
+        return found
