@@ -90,6 +90,7 @@ class _Candidate(NamedTuple):
     key: str  # what normalize_join_url returns for this link
     credentials: int  # parameters that spare a person a prompt (pwd, p, context, tk...)
     complete: bool  # False when the link looks cut short (e.g. by line wrapping)
+    joinable: bool = True  # False when cut so short it cannot open the meeting at all
 
 
 def _detect(event: Any) -> _Candidate | None:
@@ -103,7 +104,7 @@ def _detect(event: Any) -> _Candidate | None:
         _title_candidates,
     )
     for index, tier in enumerate(tiers):
-        candidates = tier(event)
+        candidates = [candidate for candidate in tier(event) if candidate.joinable]
         if not candidates:
             continue
         chosen = _best_of_first_meeting(candidates)
@@ -135,7 +136,7 @@ def _enrich_from_later_tiers(chosen: _Candidate, event: Mapping, tiers: tuple) -
     if a lower-priority source has one (e.g. location without pwd, description with)."""
     for tier in tiers:
         for candidate in tier(event):
-            if candidate.key == chosen.key and candidate.credentials > chosen.credentials:
+            if candidate.joinable and candidate.key == chosen.key and candidate.credentials > chosen.credentials:
                 chosen = chosen._replace(url=candidate.url, credentials=candidate.credentials)
     return chosen
 
@@ -706,8 +707,11 @@ def _zoom(parsed: _Url) -> _Candidate | None:
     if not meeting_id or not _is_digits(meeting_id, 5, 13):
         return None
     key = f"https://{cloud}/j/{meeting_id}"
+    # Zoom ids have 9-11 digits; fewer means the link was cut (a wrapped line,
+    # a 255-character preview), more means digits from the next line ran on.
     complete = 9 <= len(meeting_id) <= 11
-    return _Candidate("zoom", _https(parsed, parsed.path, parsed.query), key, _zoom_credentials(parsed), complete)
+    url = _https(parsed, parsed.path, parsed.query)
+    return _Candidate("zoom", url, key, _zoom_credentials(parsed), complete, complete)
 
 
 def _zoom_credentials(parsed: _Url) -> int:
@@ -721,7 +725,8 @@ def _zoom_from_client_link(parsed: _Url, cloud: str) -> _Candidate | None:
         return None
     password = _param(parsed.query, "pwd")
     url = f"https://{parsed.host}/j/{meeting_id}" + (f"?pwd={password}" if password else "")
-    return _Candidate("zoom", url, f"https://{cloud}/j/{meeting_id}", 1 if password else 0, 9 <= len(meeting_id) <= 11)
+    complete = 9 <= len(meeting_id) <= 11
+    return _Candidate("zoom", url, f"https://{cloud}/j/{meeting_id}", 1 if password else 0, complete, complete)
 
 
 def _meet_code(code: str) -> str | None:
@@ -763,10 +768,12 @@ def _teams(parsed: _Url) -> _Candidate | None:
         thread = _fully_unquoted(segments[2])
         message = segments[3] if len(segments) > 3 else "0"
         context = _param(query, "context")
-        complete = "@thread" in thread and (context is None or context.rstrip().endswith("}"))
+        # A cut-off context still opens the meeting; a cut-off thread id does not.
+        has_thread = "@thread" in thread
+        complete = has_thread and (context is None or context.rstrip().endswith("}"))
         credentials = 1 if context and "tid" in context.lower() else 0
         key = f"https://{cloud}/l/meetup-join/{thread}/{message}"
-        return _Candidate("teams", _https(parsed, path, query), key, credentials, complete)
+        return _Candidate("teams", _https(parsed, path, query), key, credentials, complete, has_thread)
     meet_at = 1 if lowered[:1] == ["meet"] else 2 if lowered[:2] == ["l", "meet"] else 0
     if meet_at and len(segments) == meet_at + 1 and _is_name(segments[meet_at]):
         key = f"https://{cloud}/meet/{segments[meet_at]}"

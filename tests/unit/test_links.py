@@ -101,6 +101,15 @@ class TestSources:
         event = graph(bodyPreview=f"Quick sync. Join Zoom Meeting {ZOOM_BARE} Meeting ID: 855 1234 5678")
         assert detect_meeting("microsoft", event) == Meeting(ZOOM_BARE, "zoom")
 
+    def test_cut_off_links_are_not_joinable(self):
+        # bodyPreview stops at 255 characters, possibly inside the link.
+        assert detect_meeting("microsoft", graph(bodyPreview="Join Zoom Meeting https://us02web.zoom.us/j/855123")) is None
+        cut_thread = TEAMS[: TEAMS.index("%40thread")]
+        assert detect_meeting("microsoft", graph(bodyPreview=f"Join: {cut_thread}")) is None
+        # A Teams link whose context is cut off still opens the meeting.
+        cut_context = TEAMS[: TEAMS.index("%2c%22Oid")]
+        assert in_description(cut_context) == Meeting(cut_context, "teams")
+
     def test_body_beats_body_preview(self):
         event = graph(body={"contentType": "text", "content": f"Join {ZOOM}"}, bodyPreview=f"Join {MEET}")
         assert detect_meeting("microsoft", event) == Meeting(ZOOM, "zoom")

@@ -1311,6 +1311,35 @@ def build_wrappers_and_edges() -> None:
         expect(url, "meet"),
     )
 
+    # Graph's bodyPreview is cut at 255 characters: a link cut there is not joinable.
+    meeting_id = zoom_id()
+    filler = "Hi all, agenda below: roadmap, hiring, budget, open questions from last week. " * 2
+    preview = filler + f"Join Zoom Meeting https://us02web.zoom.us/j/{meeting_id[:6]}"  # cut at 255 chars
+    assert len(preview) <= 255
+    event = graph_event(bodyPreview=preview)
+    event.pop("body", None)
+    add("wrappers_and_edges", "bodyPreview ends in a cut-off zoom link", "microsoft", event, None)
+    url = teams_join()
+    event = graph_event(bodyPreview=f"Sync. Join: {url[:80]}")
+    event.pop("body", None)
+    add("wrappers_and_edges", "bodyPreview ends in a cut-off teams thread id", "microsoft", event, None)
+    url = teams_join()
+    cut = url[: url.index("%2c%22Oid")]
+    add(
+        "wrappers_and_edges",
+        "teams link with cut-off context still joins",
+        "google",
+        google_event(location=cut),
+        expect(cut, "teams"),
+    )
+    meeting_id = zoom_id()
+    url = f"https://us02web.zoom.us/j/{meeting_id}?pwd={zoom_pwd()}"
+    event = graph_event(
+        location=graph_location("Zoom"), bodyPreview=f"Join Zoom Meeting https://us02web.zoom.us/j/{meeting_id[:5]}"
+    )
+    event["body"] = text_body(f"Join Zoom Meeting {url}\nMeeting ID: {spaced_zoom_id(meeting_id)}")
+    add("wrappers_and_edges", "full link in body, cut-off one in preview", "microsoft", event, expect(url, "zoom"))
+
 
 def main() -> None:
     build_google()
