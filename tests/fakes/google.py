@@ -20,8 +20,18 @@ What it speaks (wire formats from the Calendar v3 discovery document and Google'
   sent from a background thread. `push_mode` = deliver | drop | duplicate | reorder | delay.
 
 State lives in plain objects under `self.lock`. Test helpers mutate it the way a user editing
-their calendar would; each change bumps `updated`/`etag`/`sequence`, lands in the next incremental
-sync and triggers pushes:
+their calendar would; each change bumps `updated`/`etag` (and `sequence` on a move), lands in the
+next incremental sync and triggers one push per changed calendar. Guests who are accounts in the
+fake get the organizer's event on their primary calendar (same id and iCalUID) and its changes.
+
+    accounts:   add_account, add_calendar, delete_calendar
+    events:     add_event, update_event, move_event, cancel_event, delete_event, respond, bulk_add
+    series:     add_recurring, instances, move_instance, cancel_instance, update_series, split_series
+    sync:       invalidate_sync_tokens, event, events
+    OAuth:      next_login, next_granted_scopes, deny_next_consent, consent, grant, revoke,
+                expire_access_tokens, advance (the fake's clock)
+    push:       push_mode, push_delay, flush_pushes, pushes, wait_for_pushes, notify, active_channels
+    faults:     rate_limit_next, fail_next_google (+ FakeService.fail_next)
 
     fake.add_account("ana@acme.com")
     ev = fake.add_event("ana@acme.com", summary="Acme demo", start=dt, conference="meet",
@@ -212,7 +222,7 @@ class _Account:
 class _Event:
     """One stored event: the full resource as Google returns it, plus indexing facts."""
 
-    __slots__ = ("raw", "seq", "start_ts", "end_ts", "kind", "master_id", "exception", "wire")
+    __slots__ = ("raw", "seq", "start_ts", "end_ts", "kind", "master_id", "exception", "wire", "ord")
 
     def __init__(self, raw: dict, kind: str = "single", master_id: str | None = None):
         self.raw = raw
@@ -223,6 +233,7 @@ class _Event:
         self.start_ts = 0.0
         self.end_ts = 0.0
         self.wire = raw
+        self.ord = -1               # position in the calendar's storage order
 
     @property
     def cancelled(self) -> bool:
@@ -241,6 +252,7 @@ class _Calendar:
     background: str = "#9fe1e7"
     foreground: str = "#000000"
     events: dict[str, _Event] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)   # storage order of ids (listing order)
     seq: int = 0
     epoch: int = 0
     deleted: bool = False
@@ -282,13 +294,26 @@ class PushRecord:
 
 @dataclass
 class _Cursor:
+    """Where a paged events listing stands. Pages are read live, as Google's are:
+
+    - "live": a full listing in storage order; `position` indexes `_Calendar.order`. Events
+      changed after the cursor passed them (or created before it in that order) are not in this
+      listing, so the final sync token is the state at the listing's *start* (`sync_seq`), and the
+      next incremental sync reports them (at least once, maybe twice).
+    - "snapshot": orderBy listings, ordered once on the first page; `position` is an offset.
+    - "changes": an incremental listing in change order; `position` is the last change returned.
+    """
+
     calendar_id: str
-    ids: list[str]
-    offset: int
+    mode: str
+    position: int
     sync_seq: int
     epoch: int
     single_events: bool
-    kind: str = "events"
+    include_cancelled: bool = False
+    time_min: float | None = None
+    time_max: float | None = None
+    ids: list[str] | None = None
 
 
 # -- the fake ----------------------------------------------------------------------------------
@@ -713,6 +738,8 @@ class FakeGoogle(FakeService):
                 event.seq = calendar.seq
                 event.start_ts = begin
                 event.end_ts = begin + length
+                event.ord = len(calendar.order)
+                calendar.order.append(event_id)
                 calendar.events[event_id] = event
                 ids.append(event_id)
             self._pending.setdefault(calendar.id, set())
@@ -921,6 +948,12 @@ class FakeGoogle(FakeService):
         calendar.seq += 1
         event.seq = calendar.seq
         self._index(calendar, event)
+        previous = calendar.events.get(event.raw["id"])
+        if previous is not None:
+            event.ord = previous.ord
+        else:
+            event.ord = len(calendar.order)
+            calendar.order.append(event.raw["id"])
         calendar.events[event.raw["id"]] = event
         self._pending.setdefault(calendar.id, set()).add(event.raw["id"])
 
@@ -1397,35 +1430,58 @@ class FakeGoogle(FakeService):
             known = self._sync_tokens.get(sync_token)
             if known is None or known[0] != calendar.id or known[2] != calendar.epoch:
                 return _gone()
-            since = known[1]
-            ids = [eid for eid, e in sorted(calendar.events.items(), key=lambda item: item[1].seq)
-                   if e.seq > since and _listed(e, single_events, include_cancelled=True)]
-            if not ids:
-                return _json(self._events_page(calendar, [], next_sync=sync_token))
-            cursor = _Cursor(calendar.id, ids, 0, calendar.seq, calendar.epoch, single_events)
-        else:
-            include_cancelled = bool(show_deleted)
+            cursor = _Cursor(calendar.id, "changes", known[1], calendar.seq, calendar.epoch, single_events)
+        elif order_by is not None:
             ids = [eid for eid, e in calendar.events.items()
-                   if _listed(e, single_events, include_cancelled)
-                   and (time_min is None or e.end_ts > time_min or (e.end_ts == e.start_ts and e.start_ts >= time_min))
-                   and (time_max is None or e.start_ts < time_max)]
-            if order_by == "startTime":
-                ids.sort(key=lambda eid: calendar.events[eid].start_ts)
-            elif order_by == "updated":
-                ids.sort(key=lambda eid: calendar.events[eid].seq)
-            cursor = _Cursor(calendar.id, ids, 0, calendar.seq, calendar.epoch, single_events)
+                   if _listed(e, single_events, bool(show_deleted)) and _in_window(e, time_min, time_max)]
+            key = (lambda eid: calendar.events[eid].start_ts) if order_by == "startTime" \
+                else (lambda eid: calendar.events[eid].seq)
+            ids.sort(key=key)
+            cursor = _Cursor(calendar.id, "snapshot", 0, calendar.seq, calendar.epoch, single_events, ids=ids)
+        else:
+            cursor = _Cursor(calendar.id, "live", 0, calendar.seq, calendar.epoch, single_events,
+                             include_cancelled=bool(show_deleted), time_min=time_min, time_max=time_max)
 
-        chunk = cursor.ids[cursor.offset:cursor.offset + max_results]
-        items = [calendar.events[eid].wire for eid in chunk if eid in calendar.events]
-        next_offset = cursor.offset + max_results
-        if next_offset < len(cursor.ids):
+        items, position, more = self._read_page(calendar, cursor, max_results)
+        if more:
             token = _b64url(secrets.token_bytes(24))
-            self._cursors[token] = _Cursor(cursor.calendar_id, cursor.ids, next_offset, cursor.sync_seq,
-                                           cursor.epoch, cursor.single_events)
+            self._cursors[token] = _Cursor(**{**cursor.__dict__, "position": position})
             return _json(self._events_page(calendar, items, next_page=token))
+        if cursor.mode == "changes":
+            if not items and page_token is None:
+                return _json(self._events_page(calendar, [], next_sync=sync_token))  # Google repeats it
+            sync_seq = calendar.seq  # this listing returned every change up to now
+        else:
+            sync_seq = cursor.sync_seq
         sync = "CP" + _b64url(secrets.token_bytes(18))
-        self._sync_tokens[sync] = (calendar.id, cursor.sync_seq, cursor.epoch, cursor.single_events)
+        self._sync_tokens[sync] = (calendar.id, sync_seq, cursor.epoch, cursor.single_events)
         return _json(self._events_page(calendar, items, next_sync=sync))
+
+    def _read_page(self, calendar: _Calendar, cursor: _Cursor, max_results: int) -> tuple[list[dict], int, bool]:
+        """One page from the cursor: (items, the next position, whether there may be more)."""
+        events = calendar.events
+        if cursor.mode == "changes":
+            changed = [e for e in events.values()
+                       if e.seq > cursor.position and _listed(e, cursor.single_events, include_cancelled=True)]
+            changed.sort(key=lambda e: e.seq)
+            page = changed[:max_results]
+            return [e.wire for e in page], (page[-1].seq if page else cursor.position), len(changed) > max_results
+        if cursor.mode == "snapshot":
+            chunk = cursor.ids[cursor.position:cursor.position + max_results]
+            items = [events[eid].wire for eid in chunk if eid in events]
+            end = cursor.position + max_results
+            return items, end, end < len(cursor.ids)
+        order = calendar.order
+        items: list[dict] = []
+        i, n = cursor.position, len(order)
+        single, cancelled, lo, hi = cursor.single_events, cursor.include_cancelled, cursor.time_min, cursor.time_max
+        while i < n and len(items) < max_results:
+            event = events.get(order[i])
+            if (event is not None and event.ord == i and _listed(event, single, cancelled)
+                    and _in_window(event, lo, hi)):
+                items.append(event.wire)
+            i += 1
+        return items, i, i < n
 
     def _events_page(self, calendar: _Calendar, items: list[dict], *, next_page: str | None = None,
                      next_sync: str | None = None) -> dict:
@@ -1628,6 +1684,13 @@ def _listed(event: _Event, single_events: bool, include_cancelled: bool) -> bool
     if single_events:
         return event.kind != "master"
     return event.kind != "instance" or event.exception
+
+
+def _in_window(event: _Event, time_min: float | None, time_max: float | None) -> bool:
+    """Google's window test: ends after timeMin (a zero-length event may start on it), starts before timeMax."""
+    if time_min is not None and not (event.end_ts > time_min or event.end_ts == event.start_ts >= time_min):
+        return False
+    return time_max is None or event.start_ts < time_max
 
 
 def _time_ts(when: dict, calendar: _Calendar) -> float:

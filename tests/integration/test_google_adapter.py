@@ -24,7 +24,6 @@ from bot.calendars.base import (
 from bot.calendars.google import SCOPES, GoogleCalendar
 from bot.config import Settings
 from tests.fakes.base import FakeService
-from tests.fakes.google import google_error
 
 UTC = timezone.utc
 REDIRECT = "http://127.0.0.1:3000/oauth/google/callback"

@@ -310,6 +310,32 @@ def test_paging_returns_every_event_once_and_ends_with_a_sync_token(google):
         assert len(default["items"]) == 250 and default["nextPageToken"]
 
 
+def test_pages_are_read_live_and_the_sync_token_covers_what_paging_missed(google):
+    ids = google.bulk_add(ANA, 30, start=soon())
+    with api(google) as client:
+        params = {"singleEvents": "true", "maxResults": "10"}
+        first = client.get(events_path(), params=params).json()
+        google.update_event(ANA, ids[0], summary="Changed behind the cursor")
+        google.cancel_event(ANA, ids[20])
+        added = google.add_event(ANA, "Added while paging", soon(100))
+        rest, token, _ = list_all(client, maxResults=10, pageToken=first["nextPageToken"])
+        listed = [e["id"] for e in first["items"] + rest]
+        assert listed == ids[:20] + ids[21:] + [added["id"]]  # live: the cancelled one is gone, the new one came
+
+        changes, _, _ = list_all(client, syncToken=token)
+        assert [e["id"] for e in changes] == [ids[0], ids[20], added["id"]]  # at least once
+
+
+def test_incremental_listings_page_too(google):
+    ids = google.bulk_add(ANA, 25, start=soon())
+    with api(google) as client:
+        _, token, _ = list_all(client)
+        for event_id in ids[:23]:
+            google.update_event(ANA, event_id, summary="Renamed")
+        changes, _, pages = list_all(client, syncToken=token, maxResults=10)
+    assert pages == 3 and [e["id"] for e in changes] == ids[:23]
+
+
 def test_time_window_and_order(google):
     base = soon()
     late = google.add_event(ANA, "Late", base + timedelta(days=40))
