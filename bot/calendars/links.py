@@ -447,7 +447,25 @@ def _follow_line_wraps(text: str, span: _Span, candidate: _Candidate) -> _Candid
 
 
 def _could_continue_url(piece: str) -> bool:
-    return bool(piece) and "://" not in piece and not piece.endswith(":") and piece[0] not in "+-*•([<#"
+    return (
+        bool(piece)
+        and "://" not in piece
+        and not piece.endswith(":")
+        and piece[0] not in "+-*•([<#"
+        and not _starts_with_host_name(piece)
+    )
+
+
+def _starts_with_host_name(piece: str) -> bool:
+    """"meet.google.com/abc" or "www.example.com" on the next line is a link of its
+    own, not the tail of the one above (a tail like ".v2/0?co" or "thread.v2" is not)."""
+    labels = piece.split("/", 1)[0].split(".")
+    return (
+        len(labels) >= 2
+        and all(label and label.isascii() and label.replace("-", "").isalnum() for label in labels)
+        and labels[-1].isalpha()
+        and len(labels[-1]) >= 2
+    )
 
 
 def _is_wrapped(

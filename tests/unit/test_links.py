@@ -356,6 +356,11 @@ class TestWrappers:
         assert in_description(text) == Meeting(ZOOM, "zoom")
         assert in_description(f"{ZOOM}\n855 1234 5678") == Meeting(ZOOM, "zoom")
 
+    def test_next_line_link_is_not_glued_on(self):
+        long_line = f"Join Zoom Meeting: {ZOOM}"
+        assert in_description(f"{long_line}\nmeet.google.com/abc-defg-hij\n") == Meeting(ZOOM, "zoom")
+        assert in_description(f"{long_line}\nwww.example.com/agenda\n") == Meeting(ZOOM, "zoom")
+
     def test_broken_html(self):
         assert in_body(f'<div><a href="{ZOOM}" <b>join</a</div><<<>>>&&amp;;') == Meeting(ZOOM, "zoom")
 
