@@ -387,6 +387,7 @@ class FakeMicrosoft(FakeService):
         self._cursors: dict[str, _DeltaCursor] = {}
         self._inflight: dict[str, int] = {}
         self.refresh_log: list[dict] = []     # every refresh_token grant: token, latest?, outcome
+        self.delta_log: list[dict] = []       # every calendarView/delta call: preferences, page size, kind
         self._time_offset = 0.0
         self._ids = itertools.count(1)
         self._held: list[PushRecord] = []
@@ -1472,6 +1473,8 @@ class FakeMicrosoft(FakeService):
                 applied = ", ".join(filter(None, [applied, f"odata.maxpagesize={size}"]))
         skip = q.get("$skiptoken")
         delta = q.get("$deltatoken")
+        self.delta_log.append({"calendar_id": cal.id, "prefer": prefs, "page_size": size,
+                               "kind": "page" if skip else "delta" if delta else "initial"})
         if skip is not None:
             cursor_key, _, offset_text = skip.rpartition(".")
             cursor = self._cursors.get(cursor_key)
