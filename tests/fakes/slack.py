@@ -18,6 +18,10 @@ The other half of Slack — sending slash commands, clicks, submissions and even
 `tests.fakes.slack_driver.SlackDriver`, which works on this fake's state (triggers, response URLs,
 the messages and views the app actually produced).
 
+Socket Mode: `apps.connections.open` (app-level `xapp-` token) returns the URL of a websocket
+server the fake runs beside its HTTP one (aiohttp); the driver with `transport="socket"` sends
+envelopes over it and waits for the app's ack, as Slack does.
+
 Tokens: the default workspace (T0001) accepts its `bot_token` and, unless `adopt_unknown_bot_tokens`
 is off, any other well-formed `xoxb-` token on first use (so a test may pick its own token, as the
 e2e harness does). Such tokens carry every scope; tokens issued by `oauth.v2.access` carry exactly
@@ -32,7 +36,9 @@ import hashlib
 import itertools
 import json
 import re
+import asyncio
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +47,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from aiohttp import WSMsgType, web
 from slack_sdk.models.blocks import Block, BlockElement
 from slack_sdk.models.views import View
 from starlette.requests import Request
@@ -126,7 +133,7 @@ class SlackApp:
 class Token:
     value: str
     team_id: str
-    kind: str                         # "bot" or "user"
+    kind: str                         # "bot", "user", or "app" (app-level xapp- token, Socket Mode)
     user_id: str                      # the bot user, or the user who granted a user token
     app_id: str = DEFAULT_APP_ID
     scopes: frozenset[str] | None = None   # None: every scope (tokens a test made up)
@@ -429,6 +436,8 @@ class FakeSlack(FakeService):
         self._response_urls: dict[str, dict] = {}
         self._codes: dict[str, dict] = {}
         self.installer: tuple[str, str | None] = (team_id, None)
+        self._socket_server: _SocketModeServer | None = None
+        self._socket_tickets: dict[str, str] = {}   # ticket -> app_id
         self.deny_next_authorization = False
         self._seq = itertools.count(1)
         self._last_ts = 0.0
@@ -441,6 +450,7 @@ class FakeSlack(FakeService):
             "auth.test": self._auth_test,
             "auth.revoke": self._auth_revoke,
             "apps.uninstall": self._apps_uninstall,
+            "apps.connections.open": self._apps_connections_open,
             "oauth.v2.access": self._oauth_v2_access,
             "team.info": self._team_info,
             "users.info": self._users_info,
@@ -603,6 +613,12 @@ class FakeSlack(FakeService):
     def workspace(self, team_id: str | None = None) -> Workspace:
         return self.workspaces[team_id or self.default_team_id]
 
+    def add_app_token(self, token: str, app_id: str = DEFAULT_APP_ID) -> Token:
+        """Register an app-level token (xapp-...) for Socket Mode."""
+        with self.lock:
+            return self._add_token(Token(token, self.default_team_id, "app", "", app_id,
+                                         scopes=frozenset({"connections:write"})))
+
     def bot_token_for(self, team_id: str | None = None) -> str | None:
         """A live bot token of this workspace (e.g. the one an OAuth install produced)."""
         team_id = team_id or self.default_team_id
@@ -610,6 +626,63 @@ class FakeSlack(FakeService):
             live = [t.value for t in self.tokens.values()
                     if t.team_id == team_id and t.kind == "bot" and not t.revoked]
             return live[-1] if live else None
+
+    # ----------------------------------------------------------------------------------------
+    # Socket Mode
+    # ----------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self._socket_server is not None:
+            self._socket_server.stop()
+        super().stop()
+
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections the app holds open now."""
+        return len(self._socket_server.connections) if self._socket_server else 0
+
+    def socket_connects(self) -> int:
+        """How many Socket Mode connections the app has opened so far (reconnects included)."""
+        return self._socket_server.accepted if self._socket_server else 0
+
+    def wait_for_socket(self, connects: int = 1, timeout: float = 10.0) -> None:
+        """Wait until the app has opened `connects` connections in all and holds one open."""
+        self.wait_for(lambda: self.socket_connects() >= connects and self.socket_connections() > 0, timeout=timeout)
+
+    def socket_send(self, envelope_type: str, payload: dict, *, accepts_response_payload: bool = False,
+                    retry_attempt: int = 0, retry_reason: str = "", timeout: float = 10.0) -> dict:
+        """Deliver one envelope over the app's newest Socket Mode connection and wait for its ack.
+
+        Returns the ack (`{"envelope_id": ..., "payload"?: ...}`); AssertionError when none comes.
+        """
+        if self.socket_connections() == 0:
+            raise AssertionError("the app holds no Socket Mode connection")
+        envelope_id = secrets.token_hex(16)
+        envelope = {"envelope_id": envelope_id, "payload": payload, "type": envelope_type,
+                    "accepts_response_payload": accepts_response_payload}
+        if envelope_type == "events_api":
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
+        server = self._socket_server
+        server.send(server.connections[-1], envelope)
+        deadline = time.time() + timeout
+        while envelope_id not in server.acks:
+            if time.time() > deadline:
+                raise AssertionError(f"the app did not ack {envelope_type} envelope {envelope_id} in {timeout}s")
+            time.sleep(0.005)
+        return server.acks.pop(envelope_id)
+
+    def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the app to reconnect, as Slack does every few hours (`type: disconnect`)."""
+        server = self._socket_server
+        if server and server.connections:
+            server.send(server.connections[-1], {"type": "disconnect", "reason": reason,
+                                                 "debug_info": {"host": "fake-slack"}})
+
+    def _apps_connections_open(self, call: _Call) -> dict:
+        if self._socket_server is None:
+            self._socket_server = _SocketModeServer(self).start()
+        ticket = secrets.token_hex(16)
+        self._socket_tickets[ticket] = call.token.app_id
+        return {"url": f"ws://127.0.0.1:{self._socket_server.port}/link/?ticket={ticket}"}
 
     # ----------------------------------------------------------------------------------------
     # faults and token life
@@ -908,15 +981,19 @@ class FakeSlack(FakeService):
             raise SlackError("not_authed")
         token = self.tokens.get(value)
         if token is None:
+            workspace = self.workspaces[self.default_team_id]
             if self.adopt_unknown_bot_tokens and re.fullmatch(r"xoxb-[A-Za-z0-9-]+", value):
-                workspace = self.workspaces[self.default_team_id]
                 token = self._add_token(Token(value, workspace.team_id, "bot", workspace.bot_user_id))
+            elif self.adopt_unknown_bot_tokens and re.fullmatch(r"xapp-[A-Za-z0-9-]+", value):
+                token = self._add_token(Token(value, workspace.team_id, "app", "", scopes=frozenset({"connections:write"})))
             else:
                 raise SlackError("invalid_auth")
         if token.revoked:
             raise SlackError("token_revoked")
         if token.expires_at is not None and token.expires_at <= self.clock():
             raise SlackError("token_expired")
+        if (token.kind == "app") != (call.method == "apps.connections.open"):
+            raise SlackError("not_allowed_token_type")
         return token
 
     @staticmethod
@@ -1633,6 +1710,81 @@ class FakeSlack(FakeService):
         if user_id:
             self.add_ephemeral(user_id, channel_id, text=text, blocks=blocks, source="response_url",
                                thread_ts=body.get("thread_ts"))
+
+
+class _SocketModeServer:
+    """Slack's Socket Mode endpoint: a websocket server (aiohttp) in its own thread and loop."""
+
+    def __init__(self, fake: FakeSlack):
+        self.fake = fake
+        self.connections: list[web.WebSocketResponse] = []
+        self.accepted = 0
+        self.acks: dict[str, dict] = {}
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slack-fake-socket-mode", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def start(self) -> "_SocketModeServer":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("Socket Mode server did not start")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_get("/link/", self._link)
+        self._runner = web.AppRunner(app)
+        self.loop.run_until_complete(self._runner.setup())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.loop.run_until_complete(web.SockSite(self._runner, sock).start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        with self.fake.lock:
+            app_id = self.fake._socket_tickets.pop(request.query.get("ticket", ""), None)
+        if app_id is None:
+            await ws.close(code=4000, message=b"invalid ticket")
+            return ws
+        self.connections.append(ws)
+        self.accepted += 1
+        await ws.send_json({"type": "hello", "num_connections": len(self.connections),
+                            "debug_info": {"host": "fake-slack", "build_number": 1,
+                                           "approximate_connection_time": 18060},
+                            "connection_info": {"app_id": app_id}})
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    data = json.loads(message.data)
+                    if isinstance(data, dict) and data.get("envelope_id"):
+                        self.acks[data["envelope_id"]] = data
+        finally:
+            if ws in self.connections:
+                self.connections.remove(ws)
+        return ws
+
+    def send(self, ws: web.WebSocketResponse, message: dict) -> None:
+        asyncio.run_coroutine_threadsafe(ws.send_str(json.dumps(message)), self.loop).result(10)
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            for ws in list(self.connections):
+                await ws.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
 
 
 class _RateLimited(Exception):

@@ -11,6 +11,11 @@ via slack-sdk's `SignatureVerifier.generate_signature`.
 
 Slack gives an app 3 seconds to acknowledge; the driver fails the test when a request takes
 longer than `ack_deadline` (None turns the check off).
+
+With `transport="socket"` the same payloads travel as Socket Mode envelopes over the app's
+websocket to the fake (`slash_commands`, `interactive`, `events_api`), and the app's ack stands in
+for the HTTP response: methods still return an `httpx.Response` (status 200, the ack's payload as
+JSON body) so tests read the same either way.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ class SlackDriver:
     def __init__(self, app_url: str, signing_secret: str, fake: FakeSlack, team_id: str = "T0001", *,
                  path: str = "/slack/events", command: str = "/calbot", api_app_id: str | None = None,
                  verification_token: str = VERIFICATION_TOKEN, ack_deadline: float | None = 3.0,
-                 escape_mentions: bool = True, timeout: float = 10.0):
+                 escape_mentions: bool = True, timeout: float = 10.0, transport: str = "http"):
+        if transport not in ("http", "socket"):
+            raise ValueError("transport is 'http' or 'socket'")
+        self.transport = transport
         self.app_url = app_url.rstrip("/")
         self.url = self.app_url + path
         self.signing_secret = signing_secret
@@ -81,7 +89,29 @@ class SlackDriver:
         return response
 
     def post_form(self, fields: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        if self.transport == "socket":
+            if "payload" in fields:
+                return self._via_socket("interactive", json.loads(fields["payload"]), **kwargs)
+            return self._via_socket("slash_commands", dict(fields), **kwargs)
         return self.post(urlencode(fields), "application/x-www-form-urlencoded", **kwargs)
+
+    def _via_socket(self, envelope_type: str, payload: dict, *, headers: dict[str, str] | None = None,
+                    secret: str | None = None, timestamp: int | None = None,
+                    check_deadline: bool = True) -> httpx.Response:
+        if secret is not None or timestamp is not None:
+            raise AssertionError("Socket Mode has no request signatures to forge or replay")
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        started = time.perf_counter()
+        ack = self.fake.socket_send(
+            envelope_type, payload, accepts_response_payload=envelope_type != "events_api",
+            retry_attempt=int(headers.get("x-slack-retry-num", 0)),
+            retry_reason=headers.get("x-slack-retry-reason", ""), timeout=self.timeout)
+        elapsed = time.perf_counter() - started
+        if check_deadline and self.ack_deadline is not None and elapsed > self.ack_deadline:
+            raise AssertionError(f"the app took {elapsed:.2f}s to ack; Slack gives up after "
+                                 f"{self.ack_deadline:.0f}s (ack first, then work)")
+        body = ack.get("payload")
+        return httpx.Response(200, json=body) if body else httpx.Response(200)
 
     def post_payload(self, payload: dict, **kwargs: Any) -> httpx.Response:
         """An interactivity payload: form-encoded `payload=<json>`."""
@@ -90,6 +120,10 @@ class SlackDriver:
 
     def post_json(self, envelope: dict, **kwargs: Any) -> httpx.Response:
         self.last_envelope = envelope
+        if self.transport == "socket":
+            if envelope.get("type") != "event_callback":
+                raise AssertionError(f"{envelope.get('type')} is not sent over Socket Mode")
+            return self._via_socket("events_api", envelope, **kwargs)
         return self.post(json.dumps(envelope), "application/json", **kwargs)
 
     # ----------------------------------------------------------------------------------------

@@ -377,3 +377,14 @@ def test_authorize_can_be_denied(fake):
     response = httpx.get(f"{fake.url}/oauth/v2/authorize", params={
         "client_id": DEFAULT_CLIENT_ID, "scope": "chat:write", "state": "s", "redirect_uri": "http://app.test/cb"})
     assert parse_qs(urlsplit(response.headers["location"]).query)["error"] == ["access_denied"]
+
+
+async def test_socket_mode_needs_an_app_level_token(fake):
+    with pytest.raises(SlackApiError) as error:
+        await async_web(fake).apps_connections_open(app_token=DEFAULT_BOT_TOKEN)
+    assert error.value.response["error"] == "not_allowed_token_type"
+    opened = await async_web(fake).apps_connections_open(app_token="xapp-1-A0001-test")
+    assert opened["url"].startswith("ws://127.0.0.1:") and "ticket=" in opened["url"]
+    with pytest.raises(SlackApiError) as error:
+        await async_web(fake, token="xapp-1-A0001-test").auth_test()
+    assert error.value.response["error"] == "not_allowed_token_type"

@@ -353,3 +353,38 @@ def test_a_slow_ack_fails_the_test(bolt, slack_fake):
     impatient = SlackDriver(bolt.url, SIGNING_SECRET, slack_fake, ack_deadline=0.0)
     with pytest.raises(AssertionError, match="Slack gives up"):
         impatient.slash("U_ANA", "hello")
+
+
+async def test_socket_mode_carries_the_same_conversations(slack_fake, seen):
+    """SLACK_APP_TOKEN set: the app connects over Socket Mode; the driver then sends envelopes."""
+    import asyncio
+
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    slack_fake.add_user("U_ANA", name="Ana")
+    handler = AsyncSocketModeHandler(build_app(slack_fake, seen), "xapp-1-A0001-socket-test")
+    await handler.connect_async()
+    try:
+        await asyncio.to_thread(slack_fake.wait_for_socket)
+        driver = SlackDriver("", "", slack_fake, transport="socket")
+
+        response = await asyncio.to_thread(driver.slash, "U_ANA", "hello")
+        assert response.status_code == 200 and response.json() == {"text": "You said: hello"}
+        assert slack_fake.ephemerals("U_ANA")[-1]["text"] == "You said: hello"
+
+        await asyncio.to_thread(driver.slash, "U_ANA", "approve")
+        message = await asyncio.to_thread(slack_fake.wait_for, lambda: slack_fake.last_dm("U_ANA"))
+        await asyncio.to_thread(driver.click, "U_ANA", message, text="Record")
+        await asyncio.to_thread(
+            slack_fake.wait_for, lambda: slack_fake.last_dm("U_ANA")["text"] == "Recording acme-demo ✓")
+
+        assert (await asyncio.to_thread(driver.home_opened, "U_ANA")).status_code == 200
+        await asyncio.to_thread(slack_fake.wait_for, lambda: slack_fake.home_view("U_ANA"))
+        with pytest.raises(AssertionError, match="no request signatures"):
+            driver.forged_slash("U_ANA", "hello")
+
+        slack_fake.socket_disconnect()                 # Slack asks for a reconnect; the app opens a new link
+        await asyncio.to_thread(slack_fake.wait_for_socket, 2)
+        assert (await asyncio.to_thread(driver.slash, "U_ANA", "again")).json() == {"text": "You said: again"}
+    finally:
+        await handler.close_async()
