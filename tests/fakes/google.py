@@ -335,6 +335,8 @@ class FakeGoogle(FakeService):
         self.next_granted_scopes: set[str] | None = None
         self._deny_next = 0
         # push behaviour
+        # deliver: at once, in order | drop: never sent | duplicate: sent twice (same message number)
+        # reorder: held until flush_pushes(), which sends them newest first | delay: after push_delay s
         self.push_mode = "deliver"
         self.push_delay = 0.5
         self.require_https = False
@@ -718,7 +720,7 @@ class FakeGoogle(FakeService):
             ids = []
             for i in range(n):
                 begin = start_ts + i * step
-                event_id = prefix + _to_base32hex(i, 6)
+                event_id = f"{prefix}{i:07x}"  # hex digits are base32hex too
                 calendar.seq += 1
                 self._last_us += 1
                 raw = {

@@ -177,6 +177,14 @@ async def test_revoked_grant_raises_auth_revoked(adapter, google):
     assert tokens["refresh_token"] not in str(raised.value)
 
 
+async def test_disconnect_revokes_the_grant_at_google(adapter, google):
+    tokens = google.grant(ANA, scopes=SCOPES)
+    await adapter.revoke(tokens["refresh_token"])
+    assert google.calls("^/revoke$", method="POST")
+    with pytest.raises(AuthRevoked):
+        await adapter.refresh(tokens["refresh_token"])
+
+
 async def test_account_email_falls_back_to_the_primary_calendar(adapter, google):
     tokens = google.grant(ANA, scopes=SCOPES)
     bare = TokenSet(access_token=tokens["access_token"], refresh_token=None, expires_at=None)
