@@ -149,6 +149,10 @@ def _event_where(principal: Principal, filters: EventFilters) -> tuple[list[str]
         clauses.append("instr(api_fold(e.title), ?) > 0")
         params.append(filters.query.casefold())
     if filters.attendee:
+        if filters.attendee.isascii():
+            # Cheap text pre-filter before parsing each row's JSON (emails are almost always ASCII).
+            clauses.append("instr(lower(e.attendees), ?) > 0")
+            params.append(filters.attendee.lower())
         clauses.append(
             "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(e.attendees) THEN e.attendees ELSE '[]' END) a "
             "WHERE a.type = 'object' AND api_fold(json_extract(a.value, '$.email')) = ?)")
