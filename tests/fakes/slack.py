@@ -168,10 +168,6 @@ class _Call:
         assert self.token is not None
         return self.token.team_id
 
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self.args.get(name, default)
-        return default if value == "" and default is not None else value
-
     def flag(self, name: str) -> bool:
         value = self.args.get(name)
         if isinstance(value, bool):
@@ -1396,6 +1392,9 @@ class FakeSlack(FakeService):
                 raise _RateLimited(1)
         metadata = _json_arg(call.args.get("metadata"), "invalid_metadata_format")
         extra = {k: call.args[k] for k in ("username", "icon_emoji", "icon_url") if call.args.get(k)}
+        attachments = _json_arg(call.args.get("attachments"), "invalid_attachments")
+        if attachments:
+            extra["attachments"] = attachments
         thread_ts = call.args.get("thread_ts") or None
         message = self._store_message(call.team_id, channel.id, text=text or "", blocks=blocks,
                                       thread_ts=thread_ts, metadata=metadata, extra=extra)

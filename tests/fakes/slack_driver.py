@@ -12,6 +12,16 @@ via slack-sdk's `SignatureVerifier.generate_signature`.
 Slack gives an app 3 seconds to acknowledge; the driver fails the test when a request takes
 longer than `ack_deadline` (None turns the check off).
 
+A typical end-to-end test::
+
+    driver = SlackDriver(calbot.url, SIGNING_SECRET, slack_fake)
+    driver.slash("U_ANA", "record standup")               # -> httpx.Response (the ack)
+    dm = slack_fake.wait_for(lambda: slack_fake.last_dm("U_ANA"))
+    driver.click("U_ANA", dm, text="Record")              # block_actions built from that message
+    driver.slash("U_ANA", "settings")
+    slack_fake.wait_for(lambda: slack_fake.top_view("U_ANA"))
+    driver.submit_view("U_ANA", values={"bot_name": {"value": "Rec"}})
+
 With `transport="socket"` the same payloads travel as Socket Mode envelopes over the app's
 websocket to the fake (`slash_commands`, `interactive`, `events_api`), and the app's ack stands in
 for the HTTP response: methods still return an `httpx.Response` (status 200, the ack's payload as
