@@ -152,6 +152,14 @@ def build_app(fake: FakeSlack, seen: list) -> AsyncApp:
             {"type": "actions", "elements": [
                 {"type": "button", "action_id": "refresh", "text": {"type": "plain_text", "text": "Refresh"}}]}]})
 
+    @app.event("tokens_revoked")
+    async def tokens_revoked(event):
+        seen.append(("tokens_revoked", event))
+
+    @app.event("app_uninstalled")
+    async def app_uninstalled(event):
+        seen.append(("app_uninstalled", event))
+
     @app.action("refresh")
     async def refresh(ack, body):
         await ack()
@@ -388,3 +396,11 @@ async def test_socket_mode_carries_the_same_conversations(slack_fake, seen):
         assert (await asyncio.to_thread(driver.slash, "U_ANA", "again")).json() == {"text": "You said: again"}
     finally:
         await handler.close_async()
+
+
+def test_uninstall_revokes_tokens_then_tells_the_app(driver, slack_fake, seen):
+    driver.slash("U_ANA", "hello")                     # Bolt has checked its token once
+    assert [r.status_code for r in driver.uninstall()] == [200, 200]
+    slack_fake.wait_for(lambda: kinds(seen, "app_uninstalled"))
+    assert kinds(seen, "tokens_revoked")[0]["tokens"]["bot"] == [slack_fake.workspace().bot_user_id]
+    assert slack_fake.bot_token_for() is None
