@@ -457,8 +457,6 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
     if not event_id or not isinstance(start, dict) or not isinstance(end, dict) or "@removed" in raw \
             or raw.get("type") == "seriesMaster" or not start.get("dateTime"):
         return None
-    from bot.calendars.links import detect_meeting, normalize_join_url
-
     original_zone = raw.get("originalStartTimeZone")
     all_day = bool(raw.get("isAllDay"))
     try:
@@ -510,7 +508,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
             self=organizer_self, resource=False, organizer=True,
         ))
 
-    meeting = detect_meeting("microsoft", raw)
+    meeting = _detect_meeting(raw)
     location = raw.get("location") or {}
     location_text = location.get("displayName") or ", ".join(
         loc.get("displayName") for loc in raw.get("locations") or () if loc.get("displayName"))
@@ -535,9 +533,22 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
         attendees=attendees,
         meeting_url=meeting.url if meeting else None,
         platform=meeting.platform if meeting else None,
-        meeting_key=normalize_join_url(meeting.url) if meeting else None,
+        meeting_key=_meeting_key(meeting.url) if meeting else None,
         provider_updated=_parse_instant_or_none(updated),
     )
+
+
+def _detect_meeting(raw: dict) -> Any:
+    from bot.calendars.links import detect_meeting  # imported late: links.py evolves on its own
+
+    return detect_meeting("microsoft", raw)
+
+
+@lru_cache(maxsize=4096)  # the same join URL recurs across a series and across calendars
+def _meeting_key(url: str) -> str:
+    from bot.calendars.links import normalize_join_url
+
+    return normalize_join_url(url)
 
 
 def merge_occurrence(occurrence: dict, master: dict) -> dict:
@@ -743,11 +754,10 @@ def _day_start(day: date, zone: ZoneInfo | timezone) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
+_HAS_BLOCKS = re.compile(r"<(?:head|style|script)\b", re.IGNORECASE)
 _DROP_BLOCKS = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BREAKS = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
+_BREAKS = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
 def _body_text(body: Any) -> str:
@@ -755,13 +765,20 @@ def _body_text(body: Any) -> str:
     if not isinstance(body, dict):
         return ""
     content = body.get("content") or ""
-    if not content or (body.get("contentType") or "").lower() != "html":
-        return content.strip() if isinstance(content, str) else ""
-    text = _DROP_BLOCKS.sub(" ", content)
-    text = _BREAKS.sub("\n", text)
-    text = html.unescape(_TAGS.sub(" ", text))
-    text = _SPACES.sub(" ", text)
-    return _BLANK_LINES.sub("\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
+    if not isinstance(content, str):
+        return ""
+    if (body.get("contentType") or "").lower() != "html":
+        return content.strip()
+    return _html_text(content)
+
+
+@lru_cache(maxsize=512)  # a series' occurrences share their master's body
+def _html_text(content: str) -> str:
+    if _HAS_BLOCKS.search(content):
+        content = _DROP_BLOCKS.sub(" ", content)
+    text = html.unescape(_TAGS.sub(" ", _BREAKS.sub("\n", content)))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 @lru_cache(maxsize=256)
