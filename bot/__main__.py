@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -79,7 +80,11 @@ def run_serve(settings, host: str, port: int) -> int:
         print(f"calbot: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: requests finish, the lifespan's
-    # shutdown stops the engine loops and closes the database.
+    # shutdown stops the engine loops and closes the database. Afterwards it re-raises the signal
+    # to whatever handler was there before; with these no-op handlers a clean stop exits 0
+    # instead of dying by the signal it has already handled.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=10, lifespan="on")
     return 0
