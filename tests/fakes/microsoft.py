@@ -1631,6 +1631,11 @@ class FakeMicrosoft(FakeService):
             if calendar_id is None:
                 return _graph_error(400, "ExtensionError", f"Operation: Create; Exception: [Status Code: NotFound; "
                                                            f"Reason: Resource '{spec['resource']}' not found.]")
+            if self.calendars[calendar_id].owner != account:
+                # delegated permissions only reach folders in the signed-in user's own mailbox
+                return _graph_error(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; "
+                                                           "Reason: Access is denied. Check credentials and try "
+                                                           "again.]")
             problem = self._check_expiration(expires)
             if problem is not None:
                 return problem
@@ -1659,6 +1664,7 @@ class FakeMicrosoft(FakeService):
             parts, lowered = ["me", *parts[2:]], ["me", *lowered[2:]]
         match lowered:
             case ["me", "events"] | ["me", "calendar", "events"]:
+                # as in Graph, /me/events notifies for the default calendar only
                 return account.default_calendar
             case ["me", "calendars", _, "events"]:
                 return parts[2] if parts[2] in account.calendar_ids else None

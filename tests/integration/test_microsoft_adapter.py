@@ -139,6 +139,32 @@ async def test_expired_access_token_asks_for_a_refresh(ms: FakeMicrosoft, adapte
     assert [c.name for c in await adapter.list_calendars(fresh.access_token)] == ["Calendar"]
 
 
+async def test_token_endpoint_failures(ms: FakeMicrosoft):
+    settings = load_settings(calbot_secret_key=None, **{**ms.settings_overrides(), "microsoft_client_secret": "nope"})
+    misconfigured = MicrosoftCalendar(settings)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await misconfigured.refresh(ms.grant(ANA)["refresh_token"])
+        assert not caught.value.transient and not isinstance(caught.value, AuthRevoked)
+    finally:
+        await misconfigured.aclose()
+
+    adapter = MicrosoftCalendar(load_settings(calbot_secret_key=None, **ms.settings_overrides()))
+    try:
+        refresh_token = ms.grant(ANA)["refresh_token"]
+        ms.fail_next(r"/oauth2/v2.0/token$", 503, body="<html>Service Unavailable</html>", retry_after=4)
+        with pytest.raises(ProviderError) as unavailable:
+            await adapter.refresh(refresh_token)
+        assert unavailable.value.transient and unavailable.value.retry_after == 4
+        ms.fail_next(r"/oauth2/v2.0/token$", 429, body={"error": "temporarily_unavailable"}, retry_after=9)
+        with pytest.raises(RateLimited) as throttled:
+            await adapter.refresh(refresh_token)
+        assert throttled.value.retry_after == 9
+        assert (await adapter.refresh(refresh_token)).access_token  # and then it works again
+    finally:
+        await adapter.aclose()
+
+
 # -- calendars and events ------------------------------------------------------------------------
 
 async def test_list_calendars_pages_and_marks_the_default(ms: FakeMicrosoft, adapter: MicrosoftCalendar):
@@ -329,6 +355,17 @@ async def test_subscription_on_default_calendar_alias(ms: FakeMicrosoft, adapter
     channel = await adapter.watch(ms.grant(ANA)["access_token"], "primary", address=receiver.address,
                                   secret="cs", expires_at=datetime.now(UTC) + timedelta(hours=1))
     assert channel.resource_id == "me/events"
+
+
+async def test_no_subscription_on_a_calendar_shared_by_someone_else(ms: FakeMicrosoft, adapter: MicrosoftCalendar,
+                                                                     receiver: GraphReceiver):
+    ms.add_account("boss@contoso.com")
+    shared = ms.add_calendar(ANA, "Boss", calendar_id=ms.default_calendar("boss@contoso.com"))
+    with pytest.raises(ProviderError) as caught:
+        await adapter.watch(ms.grant(ANA)["access_token"], shared, address=receiver.address, secret="cs",
+                            expires_at=datetime.now(UTC) + timedelta(hours=1))
+    assert caught.value.status == 403 and not caught.value.transient  # poll this one instead
+    assert not isinstance(caught.value, AuthRevoked)  # the grant itself is fine
 
 
 async def test_subscription_refused_when_the_webhook_fails_the_handshake(ms: FakeMicrosoft,

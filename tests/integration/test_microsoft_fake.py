@@ -23,6 +23,7 @@ T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 REDIRECT = "http://localhost:3000/oauth/microsoft/callback"
 WINDOW = {"startDateTime": "2026-11-20T00:00:00Z", "endDateTime": "2026-12-31T00:00:00Z"}
 UTC_PREF = 'outlook.timezone="UTC"'
+ANA_EMAIL = "ana@contoso.com"
 
 
 @pytest.fixture
@@ -372,6 +373,11 @@ def test_subscription_expiration_limit_and_resource(ms: FakeMicrosoft, receiver:
     assert subscribe(client, ms, receiver, resource="me/calendars/not-mine/events").status_code == 400
     assert receiver.validations == []  # refused before any handshake
     assert subscribe(client, ms, receiver, resource="me/events").status_code == 201
+    # a calendar shared by someone else lives in their mailbox: no delegated subscription
+    ms.add_account("boss@contoso.com")
+    shared = ms.add_calendar(ANA_EMAIL, "Boss", calendar_id=ms.default_calendar("boss@contoso.com"))
+    refused = subscribe(client, ms, receiver, resource=f"me/calendars/{shared}/events")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ExtensionError"
 
 
 def test_lifecycle_notifications_and_push_modes(ms: FakeMicrosoft, receiver: GraphReceiver):
