@@ -221,6 +221,9 @@ class Syncer:
             window_end = calendar["window_end"] or window.end_iso
             result.kind = "resume" if page_token else "incremental"
         resets = 0
+        # A resumed listing is a snapshot from before the interruption, which may be long ago:
+        # once it completes, catch up with one incremental listing in the same run.
+        catch_up = page_token is not None
 
         while True:
             full = sync_token is None
@@ -246,6 +249,7 @@ class Syncer:
                 window_start, window_end = window.start_iso, window.end_iso
                 sync_token, page_token = None, None
                 result.kind = "full"
+                catch_up = False  # a fresh listing from now: nothing older to catch up with
                 continue
             result.pages += 1
             events, removed = self._normalize_page(provider, page, context, calendar_id)
@@ -268,7 +272,11 @@ class Syncer:
             if page_outcome.changes:
                 ctx.engine.poke("planner")
             if not page.next_page:
-                return
+                if not catch_up or page.sync_token is None:
+                    return
+                catch_up = False
+                sync_token, page_token = page.sync_token, None
+                continue
             page_token = page.next_page
 
     def _normalize_page(self, provider, page, context: EventContext, calendar_id: int):
