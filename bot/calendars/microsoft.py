@@ -82,6 +82,8 @@ MAILBOX_CONCURRENCY = 4           # Outlook's per-app, per-mailbox limit
 SUBSCRIPTION_MAX = timedelta(minutes=4230) - timedelta(minutes=10)
 CHANGE_TYPES = "created,updated,deleted"
 PRIMARY_ALIASES = frozenset({"", "primary", "default"})
+ROUND_WINDOW_SLACK = timedelta(days=1)
+_WINDOW_MARK = "#calbot-window="
 # What a merged occurrence must not inherit from its series master.
 _OCCURRENCE_OWN = frozenset({"@odata.context", "@odata.etag", "@odata.type", "id", "type", "seriesMasterId",
                              "start", "end", "recurrence", "changeKey", "webLink", "originalStart"})
@@ -276,15 +278,28 @@ class MicrosoftCalendar:
                           page_token: str | None = None) -> EventsPage:
         """One page of `calendarView/delta`. `page_token` is the `@odata.nextLink` and `sync_token`
         the `@odata.deltaLink` (opaque URLs that encode the window); without either a new round
-        starts for the window."""
+        starts for the window.
+
+        A delta round keeps the window it started with, while calbot's window rolls forward every
+        day. So both tokens also carry their round's window, and a `sync_token` whose window no
+        longer covers the asked-for one (by more than `ROUND_WINDOW_SLACK`) raises
+        `SyncTokenExpired`: the engine then starts a clean round for the current window.
+        """
         params: dict[str, str] | None = None
         if page_token:
-            url = self._own_link(page_token, token_kind="page")
+            link, window = _split_window(page_token)
+            url = self._own_link(link, token_kind="page")
+            window = window or (window_start, window_end)
         elif sync_token:
-            url = self._own_link(sync_token, token_kind="sync")
+            link, window = _split_window(sync_token)
+            if window and (window_start < window[0] - ROUND_WINDOW_SLACK or window_end > window[1] + ROUND_WINDOW_SLACK):
+                raise SyncTokenExpired("the sync window moved on; starting a new delta round")
+            url = self._own_link(link, token_kind="sync")
+            window = window or (window_start, window_end)
         else:
             url = f"{self._graph}{_calendar_path(calendar_id)}/calendarView/delta"
             params = {"startDateTime": _iso_z(window_start), "endDateTime": _iso_z(window_end)}
+            window = (window_start, window_end)
         page = await self._get_json(access_token, url, params=params, listing=True,
                                     prefer=('outlook.timezone="UTC"', f"odata.maxpagesize={self._page_size}"))
         events: list[dict[str, Any]] = []
@@ -297,9 +312,13 @@ class MicrosoftCalendar:
             else:
                 events.append(item)
         events = await self._complete_occurrences(access_token, events, removed)
-        next_page = page.get("@odata.nextLink")
-        return EventsPage(events=events, removed=removed, next_page=next_page,
-                          sync_token=None if next_page else page.get("@odata.deltaLink"))
+        next_link = page.get("@odata.nextLink")
+        delta_link = page.get("@odata.deltaLink")
+        return EventsPage(
+            events=events, removed=removed,
+            next_page=_with_window(next_link, window) if next_link else None,
+            sync_token=_with_window(delta_link, window) if delta_link and not next_link else None,
+        )
 
     async def _complete_occurrences(self, access_token: str, events: list[dict], removed: list[str]) -> list[dict]:
         """Give delta's bare occurrences their series master's fields (one GET per series)."""
@@ -576,6 +595,22 @@ def has_calendar_permission(scope: str | None) -> bool:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+def _with_window(link: str, window: tuple[datetime, datetime]) -> str:
+    """A Graph link with the round's window attached as a fragment (never sent to Graph)."""
+    return f"{link}{_WINDOW_MARK}{int(window[0].timestamp())},{int(window[1].timestamp())}"
+
+
+def _split_window(token: str) -> tuple[str, tuple[datetime, datetime] | None]:
+    link, mark, window = token.partition(_WINDOW_MARK)
+    if not mark:
+        return token, None
+    try:
+        start, end = (datetime.fromtimestamp(int(v), UTC) for v in window.split(","))
+    except ValueError:
+        return link, None
+    return link, (start, end)
+
 
 def _is_bare_occurrence(event: dict) -> bool:
     return event.get("type") == "occurrence" and "subject" not in event

@@ -266,6 +266,26 @@ async def test_invalid_delta_token_means_full_resync(ms: FakeMicrosoft, adapter:
         await adapter.list_events(token, calendar, sync_token="not a link", **WINDOW)
 
 
+async def test_a_rolled_window_starts_a_new_round(ms: FakeMicrosoft, adapter: MicrosoftCalendar):
+    ms.add_event(ANA, "Soon", start=T0)
+    token = ms.grant(ANA)["access_token"]
+    calendar = ms.default_calendar(ANA)
+    _, _, _, sync_token = await sync_all(adapter, token, calendar)
+    # hours later the window has barely moved: the round goes on (and the window stays private)
+    later = {"window_start": WINDOW["window_start"] + timedelta(hours=6),
+             "window_end": WINDOW["window_end"] + timedelta(hours=6)}
+    page = await adapter.list_events(token, calendar, sync_token=sync_token, **later)
+    assert page.sync_token and "calbot-window" not in str(ms.calls(r"/calendarView/delta$")[-1].query)
+    # two days later events 31-32 days out would be missed: start again with the new window
+    ms.add_event(ANA, "Far out", start=WINDOW["window_end"] + timedelta(days=1))
+    moved = {"window_start": WINDOW["window_start"] + timedelta(days=2),
+             "window_end": WINDOW["window_end"] + timedelta(days=2)}
+    with pytest.raises(SyncTokenExpired):
+        await adapter.list_events(token, calendar, sync_token=page.sync_token, **moved)
+    fresh = await adapter.list_events(token, calendar, **moved)
+    assert "Far out" in {e["subject"] for e in fresh.events}
+
+
 async def test_links_from_another_host_are_rerooted_on_the_configured_graph(ms: FakeMicrosoft,
                                                                             adapter: MicrosoftCalendar):
     ms.bulk_add(ANA, 3, start=T0)
