@@ -286,13 +286,15 @@ class MicrosoftCalendar:
         `SyncTokenExpired`: the engine then starts a clean round for the current window.
         """
         params: dict[str, str] | None = None
+        window_start, window_end = _aware(window_start), _aware(window_end)
         if page_token:
             link, window = _split_window(page_token)
             url = self._own_link(link, token_kind="page")
             window = window or (window_start, window_end)
         elif sync_token:
             link, window = _split_window(sync_token)
-            if window and (window_start < window[0] - ROUND_WINDOW_SLACK or window_end > window[1] + ROUND_WINDOW_SLACK):
+            if window and (window_start < window[0] - ROUND_WINDOW_SLACK
+                           or window_end > window[1] + ROUND_WINDOW_SLACK):
                 raise SyncTokenExpired("the sync window moved on; starting a new delta round")
             url = self._own_link(link, token_kind="sync")
             window = window or (window_start, window_end)
@@ -327,7 +329,11 @@ class MicrosoftCalendar:
         if not bare:
             return events
         ids = sorted(bare)
-        found = await asyncio.gather(*(self._series_master(access_token, mid) for mid in ids))
+        found = await asyncio.gather(*(self._series_master(access_token, mid) for mid in ids),
+                                     return_exceptions=True)
+        failure = next((f for f in found if isinstance(f, BaseException)), None)
+        if failure is not None:
+            raise failure
         masters = dict(zip(ids, found))
         completed = []
         for event in events:
@@ -644,6 +650,10 @@ def _mailbox_key(access_token: str) -> str:
         except (ValueError, UnicodeDecodeError):
             pass
     return "t:" + hashlib.sha256(access_token.encode()).hexdigest()[:32]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _iso_z(moment: datetime) -> str:

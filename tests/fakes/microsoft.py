@@ -1311,7 +1311,8 @@ class FakeMicrosoft(FakeService):
         if lowered[:1] == ["subscriptions"]:
             return await self._subscriptions(request, grant, segments[1:], body)
         if lowered[:1] != ["me"]:
-            return _graph_error(400, "BadRequest", f"Resource not found for the segment '{segments[0] if segments else ''}'.")
+            first = segments[0] if segments else ""
+            return _graph_error(400, "BadRequest", f"Resource not found for the segment '{first}'.")
 
         # MailboxConcurrency: every /me request holds a slot while it runs.
         with self.lock:
@@ -1486,7 +1487,8 @@ class FakeMicrosoft(FakeService):
             offset = int(offset_text)
         elif delta is not None:
             state = self._delta_tokens.get(delta)
-            if state is None or state.calendar_id != cal.id or state.account != account.email or state.epoch != cal.epoch:
+            if state is None or state.calendar_id != cal.id or state.account != account.email \
+                    or state.epoch != cal.epoch:
                 return _gone()
             lo, hi = state.window
             items = []
@@ -1510,7 +1512,8 @@ class FakeMicrosoft(FakeService):
             try:
                 lo, hi = _parse_when(start_text), _parse_when(end_text)
             except ValueError:
-                return _graph_error(400, "ErrorInvalidParameter", "The value of StartDateTime or EndDateTime is invalid.")
+                return _graph_error(400, "ErrorInvalidParameter",
+                                    "The value of StartDateTime or EndDateTime is invalid.")
             if hi <= lo:
                 return _graph_error(400, "ErrorInvalidParameter", "EndDateTime must be later than StartDateTime.")
             found = [e for e in cal.events.values()
