@@ -132,3 +132,125 @@ class GoogleWorld(World):
 
     def raw_start(self, raw):
         return raw["start"]
+
+
+_GRAPH_RESPONSES = {"accepted": "accepted", "declined": "declined", "tentative": "tentativelyAccepted"}
+
+
+class MicrosoftWorld(World):
+    provider = "microsoft"
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.account = f"user{next(_serial)}@contoso.com"
+        fake.add_account(self.account)
+        self.calendar_id = fake.default_calendar(self.account)
+        self._created: list[str] = []   # our ids in creation order (Graph ids are random)
+        self._series: list[str] = []
+        self._guests: dict[str, list] = {}
+
+    def create(self, title, start, link, invite=False):
+        event = self.fake.add_event(self.account, title, start, online="teams" if link else None,
+                                    attendees=["bob@client.com"], organizer="dave@client.com" if invite else None,
+                                    response="notResponded" if invite else None)
+        self._created.append(event["id"])
+        self._guests[event["id"]] = ["bob@client.com"]
+        return event["id"]
+
+    def retitle(self, event_id, title):
+        self.fake.update_event(self.account, event_id, subject=title)
+
+    def move(self, event_id, start):
+        self.fake.move_event(self.account, event_id, start)
+
+    def relink(self, event_id):
+        self.fake.update_event(self.account, event_id, online="zoom")
+
+    def unlink(self, event_id):
+        self.fake.update_event(self.account, event_id, online=None)
+
+    def respond(self, event_id, response):
+        event = self.fake.event(self.account, event_id)
+        graph = _GRAPH_RESPONSES[response]
+        if event.get("isOrganizer"):
+            guests = [{"email": e, "response": graph if e == "bob@client.com" else "none"}
+                      for e in self._guests.get(event_id, ["bob@client.com"])]
+            self.fake.update_event(self.account, event_id, attendees=guests)
+        else:
+            self.fake.respond(self.account, event_id, graph)
+
+    def add_guest(self, event_id, email):
+        guests = self._guests.setdefault(event_id, ["bob@client.com"])
+        if email not in guests:
+            guests.append(email)
+        self.fake.update_event(self.account, event_id, attendees=list(guests))
+
+    def cancel(self, event_id):
+        self.fake.cancel_event(self.account, event_id)   # organizer: deleted; invitee: isCancelled
+
+    def add_series(self, title, start, count):
+        master = self.fake.add_series(self.account, title, start, count=count, interval=1, online="teams",
+                                      attendees=["carol@client.com"])
+        self._series.append(master["id"])
+        return master["id"]
+
+    def instances(self, series_id):
+        found = []
+        for occurrence in self.fake.occurrences(self.account, series_id):
+            original = occurrence.get("originalStart") or occurrence["start"]["dateTime"]
+            found.append((occurrence["id"], _graph_instant(original)))
+        return found
+
+    def cancel_instance(self, instance_id):
+        self.fake.cancel_occurrence(self.account, instance_id)
+
+    def move_instance(self, instance_id, start):
+        self.fake.move_occurrence(self.account, instance_id, start)
+
+    def split_series(self, series_id, from_start, shift):
+        # Outlook's "this and all following": the old series ends, a new one takes over.
+        later = [(i, s) for i, s in self.instances(series_id) if s >= from_start]
+        for instance_id, _ in later:
+            self.fake.cancel_occurrence(self.account, instance_id)
+        if later:
+            master = self.fake.add_series(self.account, "Split series", from_start + shift, count=len(later),
+                                          interval=1, online="teams", attendees=["carol@client.com"])
+            self._series.append(master["id"])
+
+    def expire_sync_tokens(self):
+        self.fake.invalidate_delta_tokens(self.account)
+
+    def purge(self, event_id):
+        self.fake.delete_event(self.account, event_id)
+        self.fake.invalidate_delta_tokens(self.account)
+
+    def fail_next_listing(self, status):
+        self.fake.fail_next_graph(r"calendarView/delta", status, "ServiceUnavailable", method="GET")
+
+    def truth(self):
+        events = self.fake.events(self.account)
+        masters: dict[str, dict] = {}
+        for raw in events:
+            if raw.get("type") == "occurrence":
+                # Delta lists an unchanged occurrence bare; the adapter fills it from its master,
+                # iCalUId included (Graph gives each occurrence its own, which delta doesn't carry).
+                master_id = raw["seriesMasterId"]
+                if master_id not in masters:
+                    masters[master_id] = self.fake.event(self.account, master_id)
+                raw["iCalUId"] = masters[master_id].get("iCalUId")
+        return events
+
+    def live_ids(self):
+        live = {e["id"] for e in self.fake.events(self.account) if e.get("type") == "singleInstance"}
+        return [i for i in self._created if i in live]
+
+    def series_ids(self):
+        live = {e.get("seriesMasterId") for e in self.fake.events(self.account)}
+        return [s for s in self._series if s in live]
+
+
+def _graph_instant(text: str) -> datetime:
+    text = text.rstrip("Z")
+    if "." in text:
+        text = text[:text.index(".")]
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -39,7 +39,7 @@ from bot.engine.syncer import Syncer, sync_window
 from bot.timeutil import to_iso
 from storage import calendars as cal_store
 from tests.integration.calendar_rig import close_ctx, connect, make_ctx
-from tests.integration.sync_worlds import GoogleWorld, base_time
+from tests.integration.sync_worlds import GoogleWorld, MicrosoftWorld, base_time
 
 EXAMPLES = int(os.environ.get("CALBOT_FUZZ_EXAMPLES", "25"))
 STEPS = int(os.environ.get("CALBOT_FUZZ_STEPS", "20"))
@@ -362,3 +362,16 @@ def test_google_sync_converges_and_reports_each_change_once(google_fake, monkeyp
     import bot.calendars.google as google_adapter
 
     _run(GoogleSyncMachine, google_fake, monkeypatch, (google_adapter, "PAGE_SIZE"))
+
+
+class MicrosoftSyncMachine(SyncMachine):
+    make_world = MicrosoftWorld
+
+    def __init__(self):
+        super().__init__()
+        self.ctx.providers["microsoft"]._page_size = 3   # every delta round pages
+
+
+def test_microsoft_sync_converges_and_reports_each_change_once(microsoft_fake):
+    machine = type("MicrosoftSyncMachineBound", (MicrosoftSyncMachine,), {"fake": microsoft_fake})
+    run_state_machine_as_test(machine, settings=FUZZ_SETTINGS)
