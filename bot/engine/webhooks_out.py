@@ -40,7 +40,8 @@ log = logging.getLogger("calbot.webhooks")
 CHANGES_CURSOR = "webhooks:changes"
 BOTS_CURSOR = "webhooks:bots"
 CHANGES_BATCH = 500
-BOTS_BATCH = 1000
+BOTS_BATCH = 500
+BOTS_MAX_PAGES = 40
 BOTS_LOOKBACK = timedelta(minutes=2)
 
 DELIVERY_BATCH = 20
@@ -139,15 +140,32 @@ class WebhookProducer:
     # bot.* ---------------------------------------------------------------------------------
 
     def produce_bot_events(self) -> bool:
-        db, clock = self.ctx.db, self.ctx.clock
+        """Emit the events bots' current states call for, for bots changed since the cursor (less a
+        look-back, so a writer that stamped its row a little in the past is not missed)."""
+        db = self.ctx.db
         cursor = store.get_cursor(db, BOTS_CURSOR)
         since = to_iso(parse_iso(cursor) - BOTS_LOOKBACK) if cursor else ""
-        rows = list(db.query(
-            "SELECT b.*, m.title AS meeting_title, m.start_at AS meeting_start, m.end_at AS meeting_end, "
-            "m.requested_by FROM bots b LEFT JOIN meetings m ON m.id = b.meeting_id "
-            "WHERE b.updated_at >= ? ORDER BY b.updated_at, b.id LIMIT ?", [since, BOTS_BATCH]))
-        if not rows:
-            return False
+        query = ("SELECT b.*, m.title AS meeting_title, m.start_at AS meeting_start, m.end_at AS meeting_end, "
+                 "m.requested_by FROM bots b LEFT JOIN meetings m ON m.id = b.meeting_id WHERE ")
+        rows = list(db.query(query + "b.updated_at >= ? ORDER BY b.updated_at, b.id LIMIT ?", [since, BOTS_BATCH]))
+        pages = 0
+        while rows:
+            self._emit_bot_events(rows)
+            newest = rows[-1]["updated_at"]
+            if cursor is None or newest > cursor:
+                cursor = newest
+                store.set_cursor(db, BOTS_CURSOR, newest)
+            pages += 1
+            if len(rows) < BOTS_BATCH or pages >= BOTS_MAX_PAGES:
+                break
+            last = rows[-1]
+            rows = list(db.query(query + "(b.updated_at > ? OR (b.updated_at = ? AND b.id > ?)) "
+                                 "ORDER BY b.updated_at, b.id LIMIT ?",
+                                 [last["updated_at"], last["updated_at"], last["id"], BOTS_BATCH]))
+        return False  # the look-back window is re-read every step; there is never a backlog to chase
+
+    def _emit_bot_events(self, rows: list[dict]) -> None:
+        db, clock = self.ctx.db, self.ctx.clock
         with store.transaction(db):
             for bot in rows:
                 event = bot_event(bot)
@@ -165,10 +183,6 @@ class WebhookProducer:
                         continue
                     store.enqueue_delivery(db, subscription=subscription,
                                            message_id=message_id(subscription["id"], key), body=body, clock=clock)
-            newest = rows[-1]["updated_at"]
-            if newest != cursor and (cursor is None or newest > cursor):
-                store.set_cursor(db, BOTS_CURSOR, newest)
-        return False  # the look-back window is re-read every step; there is never a backlog to chase
 
     def _event_ids(self, bot: dict) -> list[int]:
         if bot["meeting_id"] is None:

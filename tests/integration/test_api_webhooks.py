@@ -258,3 +258,15 @@ def test_webhook_crud_and_validation(env):
     assert env.delete(f"/api/webhooks/{hook['id']}", key).json() == {"id": hook["id"], "deleted": True}
     assert env.get(f"/api/webhooks/{hook['id']}", key).status_code == 404
     assert env.delete(f"/api/webhooks/{hook['id']}", key).status_code == 404
+
+
+async def test_a_burst_of_bot_changes_larger_than_a_page_is_all_sent(env, receiver, monkeypatch):
+    import bot.engine.webhooks_out as webhooks_out
+
+    monkeypatch.setattr(webhooks_out, "BOTS_BATCH", 3)
+    seed_calendar(env)
+    subscribe(env, api_key(env.db, TEAM, env.clock), receiver.url, ["bot.completed"])
+    bots = [add_bot(env.db, TEAM, None, env.clock, state="completed") for _ in range(10)]
+    await run_engine(env, rounds=6)
+    ids = {json.loads(r.body)["data"]["bot_id"] for r in receiver.received}
+    assert ids == {b["idempotency_key"] for b in bots} and len(receiver.received) == 10
