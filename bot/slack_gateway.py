@@ -29,14 +29,18 @@ def slack_oauth_authorize_url(settings: Settings) -> str:
 
 
 class SlackGateway:
-    def __init__(self, settings: Settings, installation_store=None, token_rotator=None):
+    def __init__(self, settings: Settings, installation_store=None, token_rotator=None, db=None):
         self.settings = settings
+        self.db = db  # when given, a workspace marked uninstalled gets no client
         self.installation_store = installation_store
         self.token_rotator = token_rotator
         self._single = make_client(settings, settings.slack_bot_token) if settings.slack_bot_token else None
 
     async def client_for(self, team_id: str | None) -> AsyncWebClient | None:
         """The client to act in `team_id`, or None when calbot is not installed there."""
+        if self.db is not None and team_id is not None and self.db.execute(
+                "SELECT 1 FROM workspaces WHERE team_id = ? AND uninstalled_at IS NOT NULL", [team_id]).fetchone():
+            return None
         if self._single is not None:
             return self._single
         if self.installation_store is None or team_id is None:

@@ -333,3 +333,17 @@ CREATE TABLE audit_log (
     at       TEXT NOT NULL
 );
 CREATE INDEX audit_team ON audit_log (team_id, at);
+
+-- App Home per member (issue 6, additive): a row once the member has opened the Home tab.
+-- `dirty_at` says their data changed since the last publish; the home loop republishes at most
+-- every few seconds per member and skips a publish whose content is unchanged (`content_hash`).
+CREATE TABLE home_views (
+    member_id    INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
+    dirty_at     TEXT,
+    published_at TEXT,
+    content_hash TEXT
+);
+CREATE INDEX home_views_dirty ON home_views (dirty_at);
+-- What the home loop scans for "changed since" (issue 6, additive).
+CREATE INDEX meetings_planned ON meetings (planned_at);
+CREATE INDEX bots_updated ON bots (updated_at);

@@ -25,3 +25,14 @@ def register_loops(ctx: AppContext) -> None:
 
     ctx.engine.add("syncer", Syncer(ctx).step, interval=5.0)
     ctx.engine.add("push", PushManager(ctx).step, interval=60.0)
+
+    # The Slack experience (issue 6): daily digests at each member's local time (exactly once per
+    # member and day), App Homes republished when a member's data changes (throttled), Slack
+    # profiles (time zone, admin) refreshed daily.
+    from bot.engine.digests import DigestSender
+    from bot.engine.home import HomePublisher
+    from bot.engine.profiles import ProfileRefresher
+
+    ctx.engine.add("digests", DigestSender(ctx).step, interval=30.0)
+    ctx.engine.add("home", HomePublisher(ctx).step, interval=2.0)
+    ctx.engine.add("profiles", ProfileRefresher(ctx).step, interval=300.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
@@ -17,6 +18,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.context import AppContext
 from bot.slack_gateway import SlackGateway, make_client, slack_oauth_authorize_url
+from storage.members import ensure_workspace
 
 log = logging.getLogger("calbot.slack")
 
@@ -45,7 +47,7 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
             client=make_client(settings, settings.slack_bot_token),
             logger=log,
         )
-        ctx.slack = SlackGateway(settings)
+        ctx.slack = SlackGateway(settings, db=ctx.db)
     else:
         installation_store = SQLite3InstallationStore(
             database=settings.calbot_database, client_id=settings.slack_client_id
@@ -60,6 +62,7 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
             authorization_url=slack_oauth_authorize_url(settings),
             installation_store=installation_store,
             state_store=SQLite3OAuthStateStore(database=settings.calbot_database, expiration_seconds=600),
+            callback_options=_install_callbacks(ctx),
         )
         app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
@@ -72,9 +75,25 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
             client_secret=settings.slack_client_secret,
             client=make_client(settings, None),
         )
-        ctx.slack = SlackGateway(settings, installation_store=installation_store, token_rotator=rotator)
+        ctx.slack = SlackGateway(settings, installation_store=installation_store, token_rotator=rotator, db=ctx.db)
 
     from handlers.slack import register_all
 
     register_all(app, ctx)
     return app
+
+
+def _install_callbacks(ctx: AppContext) -> AsyncCallbackOptions:
+    """After an install, the workspace is (again) one calbot works for; Bolt's pages otherwise."""
+
+    async def success(args: AsyncSuccessArgs):
+        installation = args.installation
+        ensure_workspace(ctx.db, installation.team_id, clock=ctx.clock, name=installation.team_name)
+        log.info("slack: installed in %s", installation.team_id, extra={"team_id": installation.team_id})
+        return await args.default.success(args)
+
+    async def failure(args: AsyncFailureArgs):
+        log.warning("slack: install failed: %s", args.reason, extra={"reason": args.reason})
+        return await args.default.failure(args)
+
+    return AsyncCallbackOptions(success=success, failure=failure)

@@ -1,0 +1,66 @@
+"""Personal settings: `/calbot settings` and the Home tab's Settings button open the modal; its
+submission is validated (answers `response_action: errors` with what to fix) and saved."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.context import AppContext
+from bot.engine.home import mark_member_dirty
+from bot.views.home import SETTINGS_ACTION
+from bot.views.settings import SETTINGS_CALLBACK, parse_settings_submission, settings_modal
+from handlers.slack.commands import CommandRequest, subcommand
+from handlers.slack.notify import ChannelProblem, check_channel, intro_notice
+from handlers.slack.support import acting_member, friendly, team_and_user
+from storage.members import ensure_member
+from storage.settings import member_settings, update_member_settings, workspace_policy
+
+log = logging.getLogger("calbot.slack.settings")
+
+
+def modal_for(ctx: AppContext, member: dict) -> dict:
+    policy = workspace_policy(ctx.db, member["team_id"])
+    return settings_modal(member_settings(ctx.db, member["id"]), tz=member.get("tz") or "UTC",
+                          workspace_default=policy.get("default_action"))
+
+
+@subcommand("settings")
+async def settings_command(request: CommandRequest) -> dict | None:
+    from bot.engine.profiles import ensure_profile
+
+    member = await ensure_profile(request.ctx, request.client, request.member)
+    await request.client.views_open(trigger_id=request.trigger_id, view=modal_for(request.ctx, member))
+    return None
+
+
+def register(app, ctx: AppContext) -> None:
+    @app.action(SETTINGS_ACTION)
+    @friendly("settings button")
+    async def settings_clicked(ack, body, client):
+        await ack()
+        member = await acting_member(ctx, client, body)
+        await client.views_open(trigger_id=body["trigger_id"], view=modal_for(ctx, member))
+
+    @app.view(SETTINGS_CALLBACK)
+    async def settings_submitted(ack, body, view, client):
+        changes, errors = parse_settings_submission(view)
+        # no profile look-up here: Slack wants the answer within 3 seconds
+        team_id, user_id = team_and_user(body)
+        member = ensure_member(ctx.db, team_id, user_id, clock=ctx.clock)
+        channel = changes.get("notice_channel")
+        previous = member_settings(ctx.db, member["id"]).notice_channel
+        if channel and channel != previous and "notice_channel" not in errors:
+            try:
+                await check_channel(client, channel)
+            except ChannelProblem as exc:
+                errors["notice_channel"] = str(exc).replace("`", "")[:150]
+            except Exception as exc:  # can't tell now: keep the choice, the notifier will report trouble
+                log.info("could not check channel %s: %s", channel, exc)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        update_member_settings(ctx.db, member["id"], **changes)
+        if channel and channel != previous:
+            intro_notice(ctx, member, channel)
+        mark_member_dirty(ctx, member["id"])
