@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import Mount
 
-from bot.api.errors import ErrorResponse, install_error_handlers
+from bot.api.errors import ApiError, ErrorResponse, install_error_handlers
 from bot.context import AppContext
 
 DESCRIPTION = """\
@@ -59,11 +59,22 @@ def mount_api(app, ctx: AppContext) -> None:
     app.router.routes.append(ApiMount("/api", create_api_app(ctx)))
 
 
+async def single_valued_query(request: Request) -> None:
+    """No API parameter takes several values: `?limit=1&limit=900` is a mistake, not a choice of
+    the last one."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise ApiError(422, f"{name}: given more than once")
+        seen.add(name)
+
+
 def create_api_app(ctx: AppContext) -> FastAPI:
     import handlers.api
     from handlers.discovery import combined_router
 
     app = FastAPI(
+        dependencies=[Depends(single_valued_query)],
         title="calbot Calendars API",
         version="1",
         description=DESCRIPTION,

@@ -182,3 +182,8 @@ def test_member_calendars_of_a_disconnected_account_are_hidden(env, seeded):
 def test_unselected_calendars_events_are_not_listed(env, seeded):
     env.db.execute("UPDATE calendars SET selected = 0 WHERE id = ?", [seeded["calendar"]])
     assert titles(env, seeded["key"]) == ["Zoom sync"]
+
+
+def test_a_parameter_given_twice_is_422(env, seeded):
+    response = env.client.get("/api/calendars/events?limit=1&limit=900", headers={"x-spoke-api-key": seeded["key"]})
+    assert response.status_code == 422 and "limit" in response.json()["error"]["message"]
