@@ -17,6 +17,7 @@ from bot.calendars.base import AccessTokenRejected, AuthRevoked, ProviderError
 from bot.context import AppContext
 from bot.views.connections import reauth_dm
 from storage import connections as store
+from storage.events import transaction
 from storage.outbox import post_message
 
 log = logging.getLogger("calbot.tokens")
@@ -92,19 +93,24 @@ class TokenKeeper:
                 raise AuthRevoked(str(exc), status=exc.status) from None
 
     def revoked(self, connection_id: int, error: str) -> bool:
-        """Turn the connection to needs_reauth and queue one reconnect DM per breakage."""
+        """Turn the connection to needs_reauth and queue one reconnect DM per breakage (keyed
+        `reauth:<connection id>:<n>`, n counting breakages), in one transaction: a crash can't
+        leave a broken connection without its DM, and retries can't send a second one."""
         ctx = self.ctx
-        stamp = store.mark_needs_reauth(ctx.db, connection_id, error=error, clock=ctx.clock)
-        if stamp is None:
-            return False
-        connection = store.get_connection(ctx.db, connection_id)
-        owner = store.connection_owner(ctx.db, connection_id)
+        with transaction(ctx.db):
+            stamp = store.mark_needs_reauth(ctx.db, connection_id, error=error, clock=ctx.clock)
+            if stamp is None:
+                return False
+            connection = store.get_connection(ctx.db, connection_id)
+            owner = store.connection_owner(ctx.db, connection_id)
+            if connection is not None and owner is not None:
+                n = 1 + ctx.db.execute("SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE ?",
+                                       [f"reauth:{connection_id}:%"]).fetchone()[0]
+                post_message(ctx.db, key=f"reauth:{connection_id}:{n}", team_id=owner["team_id"], kind="slack.dm",
+                             target=owner["user_id"], payload=reauth_dm(connection), clock=ctx.clock)
         log.warning("connection %s needs reconnecting: %s", connection_id, error,
                     extra={"connection_id": connection_id, "provider": connection and connection["provider"]})
-        if connection is not None and owner is not None:
-            post_message(ctx.db, key=f"reauth:{connection_id}:{stamp}", team_id=owner["team_id"], kind="slack.dm",
-                         target=owner["user_id"], payload=reauth_dm(connection), clock=ctx.clock)
-            ctx.engine.poke("notifier")
+        ctx.engine.poke("notifier")
         return True
 
     def _active(self, connection_id: int) -> dict:
