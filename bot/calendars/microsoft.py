@@ -50,8 +50,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from bot.calendars.oauth_client import AsyncOAuth2Client, OAuthError
 
 from bot.calendars.base import (
     AccessTokenRejected,
