@@ -38,6 +38,10 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     metrics = Metrics()
     # One pooled client for every upstream call; per-call timeouts are set by the adapters.
     http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False)
+    if clock is None:
+        from bot.clock_file import clock_from_environment  # test-only override, see bot/clock_file.py
+
+        clock = clock_from_environment()
     ctx = AppContext(settings=settings, db=db, cipher=cipher, clock=clock or Clock(),
                      http=http, metrics=metrics, engine=Engine(metrics))
     from bot.calendars.registry import build_providers
