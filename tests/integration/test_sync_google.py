@@ -132,6 +132,53 @@ async def test_paging_resumes_after_a_crash_between_pages(rig):
 
     ctx.providers["google"].list_events = original
     result = await syncer.sync_calendar(cal_id)
-    assert (result.kind, result.result, result.pages) == ("resume", "ok", 2)
+    assert (result.kind, result.result, result.pages) == ("resume", "ok", 3)   # 2 left + 1 catch-up
     assert ctx.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 6000
     assert ctx.db.execute("SELECT COUNT(*) FROM changes WHERE kind = 'created'").fetchone()[0] == 6000
+
+
+async def test_the_window_rolls_forward_daily_dropping_past_events_quietly(tmp_path, google_fake):
+    from bot.timeutil import FixedClock
+
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    clock = FixedClock(start)
+    google_fake.add_account(ANA)
+    ctx = make_ctx(tmp_path, google_fake, clock=clock, calbot_sync_days=30)
+    try:
+        past = google_fake.add_event(ANA, "Yesterday's sync", start - timedelta(hours=20), conference="meet")
+        later = google_fake.add_event(ANA, "Far ahead", start + timedelta(days=32), conference="meet")
+        _, calendars = await connect(ctx, google_fake, ANA, provider="google")
+        syncer = Syncer(ctx)
+        await syncer.sync_due()
+        titles = lambda: [r["title"] for r in event_store.calendar_events(ctx.db, calendars[0]["id"])]  # noqa: E731
+        assert titles() == ["Yesterday's sync"]
+        mark = last_change(ctx)
+        clock.advance(days=2)
+        result = await syncer.sync_calendar(calendars[0]["id"])
+        assert (result.kind, result.result) == ("full", "ok")
+        assert titles() == ["Far ahead"]
+        assert [(c["kind"], c["event_id"]) for c in event_store.changes_since(ctx.db, mark)] == [
+            ("created", event_store.calendar_events(ctx.db, calendars[0]["id"])[0]["id"])]
+        assert past["id"] != later["id"]
+    finally:
+        await close_ctx(ctx)
+
+
+async def test_recurring_instances_carry_the_series_and_exceptions_are_reflected(rig):
+    ctx, fake = rig
+    series = fake.add_recurring(ANA, "Weekly sync", soon(1), count=4, interval=timedelta(days=1), conference="meet")
+    _, calendars = await connect(ctx, fake, ANA, provider="google")
+    syncer = Syncer(ctx)
+    await syncer.sync_due()
+    rows = event_store.calendar_events(ctx.db, calendars[0]["id"])
+    assert len(rows) == 4 and {r["series_id"] for r in rows} == {series["id"]}
+    assert all(r["original_start"] == r["start_at"] for r in rows)
+    instances = fake.instances(ANA, series["id"])
+    mark = last_change(ctx)
+    fake.move_instance(ANA, instances[1]["id"], soon(1) + timedelta(days=1, hours=2))
+    fake.cancel_instance(ANA, instances[2]["id"])
+    await syncer.sync_calendar(calendars[0]["id"])
+    changes = {(c["kind"], c["detail"].get("provider_event_id") or c["event_id"]) for c in event_store.changes_since(ctx.db, mark)}
+    moved_row = next(r for r in event_store.calendar_events(ctx.db, calendars[0]["id"]) if r["provider_event_id"] == instances[1]["id"])
+    assert changes == {("moved", moved_row["id"]), ("deleted", instances[2]["id"])}
+    assert moved_row["original_start"] != moved_row["start_at"] and moved_row["series_id"] == series["id"]
