@@ -80,7 +80,9 @@ def register(app, ctx: AppContext) -> None:
             )
             reply = await handler(request)
         except UserError as exc:
-            reply = help_message(str(exc))
+            # input that doesn't fit gets the help too; a problem with a fine input is said alone
+            reply = help_message(str(exc)) if getattr(exc, "show_help", True) else \
+                {"text": f":warning: {exc}"}
         except Exception as exc:
             reply = {"text": report_failure(exc, where=f"/calbot {command.name}",
                                             team_id=body.get("team_id"), user_id=body.get("user_id"))}

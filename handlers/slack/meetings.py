@@ -21,7 +21,7 @@ from bot.views.digest import digest_message
 from bot.views.meeting_options import OPTIONS_CALLBACK, meeting_options_modal, parse_options_submission
 from bot.views.upcoming import MORE_ACTION, parse_more_value, range_window, upcoming_message
 from handlers.slack.commands import CommandRequest, subcommand
-from handlers.slack.support import acting_member, decide, friendly, response_sender
+from handlers.slack.support import Problem, acting_member, decide, friendly, response_sender
 from storage import connections as conn_store
 from storage.agenda import AgendaItem, agenda_item, member_agenda
 from storage.members import get_member
@@ -122,7 +122,7 @@ async def decide_by_ref(request: CommandRequest, action: str) -> dict:
         tz = member.get("tz") or "UTC"
         if action == "skip":
             return {"text": f"{describe(item, tz, ctx.clock.now())} won't be recorded anyway: {item.blocker}."}
-        raise UserError(f"{describe(item, tz, ctx.clock.now())} can't be recorded: {item.blocker}.")
+        raise Problem(f"{describe(item, tz, ctx.clock.now())} can't be recorded: {item.blocker}.")
     await decide(ctx, member=member, event_id=item.event_id, action=action, actor=request.user_id)
     return decision_message(ctx, member, item, action, how)
 

@@ -18,6 +18,7 @@ from bot.errors import UserError
 from bot.slash import parse_channel
 from bot.views.common import escape
 from handlers.slack.commands import CommandRequest, subcommand
+from handlers.slack.support import Problem
 from storage import outbox
 from storage.settings import member_settings, update_member_settings
 
@@ -27,7 +28,7 @@ OFF_WORDS = {"off", "none", "stop", "dm", "nowhere"}
 CHECK_TIMEOUT = 2.0
 
 
-class ChannelProblem(UserError):
+class ChannelProblem(Problem):
     pass
 
 
@@ -97,7 +98,7 @@ async def notify_command(request: CommandRequest) -> dict:
                         "or `/calbot notify off`.")
     channel_id = ref.id or await find_channel_id(request.client, ref.name or "")
     if channel_id is None:
-        raise UserError(f"calbot can't find #{escape(ref.name or '')}. If it's a private channel, invite calbot "
+        raise Problem(f"calbot can't find #{escape(ref.name or '')}. If it's a private channel, invite calbot "
                         "first — type `/invite @calbot` there — then try again.")
     channel = await check_channel(request.client, channel_id, ref.name)
     update_member_settings(ctx.db, member["id"], notice_channel=channel_id)

@@ -16,6 +16,13 @@ from storage.members import ensure_member
 log = logging.getLogger("calbot.slack")
 
 
+class Problem(UserError):
+    """A well-formed request that can't be done (the channel is private, the meeting has no
+    link): said on its own, without the command help."""
+
+    show_help = False
+
+
 def team_and_user(body: dict) -> tuple[str, str]:
     """(team id, user id) of an interaction, event or command payload."""
     user = body.get("user")
@@ -81,7 +88,7 @@ async def decide(ctx: AppContext, *, member: dict, event_id: int, action: str, a
     try:
         from bot.engine.requests import decide_event
     except ImportError:
-        raise UserError("Recording choices from Slack aren't available on this calbot yet.") from None
+        raise Problem("Recording choices from Slack aren't available on this calbot yet.") from None
     result = decide_event(ctx, member_id=member["id"], event_id=event_id, action=action, scope=scope,
                           actor=actor, source="slack", bot_config=bot_config)
     if inspect.isawaitable(result):

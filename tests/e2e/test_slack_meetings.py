@@ -135,7 +135,6 @@ def test_long_lists_are_paginated_with_show_more(slack):
              "use a number from `/calbot upcoming`."),
     ("board meeting", "No upcoming meeting matches 'board meeting'."),
     ("9", "Your last list has meetings 1–4; there is no 9."),
-    ("3", "*Lunch* (today 12:00) can't be recorded: no meeting link."),
 ])
 def test_record_with_a_bad_reference_gets_a_specific_error_and_the_help(slack, ref, message):
     slack.world.event("U_ANA", "Acme demo", at(1), desired="record")
@@ -146,6 +145,13 @@ def test_record_with_a_bad_reference_gets_a_specific_error_and_the_help(slack, r
     reply = slack.reply_to("U_ANA", f"record {ref}")
     assert reply["text"].startswith(message)
     assert "/calbot upcoming [today|tomorrow|week]" in reply["text"]     # then the help
+
+
+def test_a_meeting_without_a_link_cannot_be_recorded(slack):
+    slack.world.event("U_ANA", "Lunch", at(3), url=None)
+    slack.reply_to("U_ANA", "upcoming today")
+    reply = slack.reply_to("U_ANA", "record 1")
+    assert reply["text"] == ":warning: *Lunch* (today 12:00) can't be recorded: no meeting link."
 
 
 def test_record_before_any_list_explains_numbers(slack):
