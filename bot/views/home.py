@@ -65,8 +65,9 @@ def home_view(*, member: dict, settings: MemberSettings, connections: list[tuple
     ]
     if not connections:
         blocks.append(section("No calendar connected yet — connect one so calbot can see your meetings."))
-        blocks.append(actions(button("Connect Google Calendar", CONNECT_ACTION, "google"),
-                              button("Connect Microsoft 365", CONNECT_ACTION, "microsoft"), block_id="home:connect"))
+        blocks.append(actions(button("Connect Google Calendar", f"{CONNECT_ACTION}:google", "google"),
+                              button("Connect Microsoft 365", f"{CONNECT_ACTION}:microsoft", "microsoft"),
+                              block_id="home:connect"))
     for connection, calendars in connections[:8]:
         line = section(connection_line(connection, calendars))
         if connection["status"] in ("needs_reauth", "error"):

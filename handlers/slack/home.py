@@ -4,6 +4,7 @@ their data changes), with buttons to connect or reconnect a calendar."""
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.context import AppContext
 from bot.engine.home import publish_home
@@ -39,7 +40,7 @@ def register(app, ctx: AppContext) -> None:
 
             report_failure(exc, where="app_home_opened", team_id=body.get("team_id"), user_id=event.get("user"))
 
-    @app.action(CONNECT_ACTION)
+    @app.action(re.compile(f"^{CONNECT_ACTION}(:|$)"))
     @friendly("connect button")
     async def connect_clicked(ack, body, action, client):
         await ack()
