@@ -56,6 +56,7 @@ BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 1800.0
 CALL_TIMEOUT_SECONDS = 90.0   # one provider call, end to end (the HTTP client has its own)
 MAX_TOKEN_RESETS = 2          # SyncTokenExpired restarts within one run before giving up
+YIELD_EVERY = 250             # events normalized between yields to the event loop
 
 
 @dataclass(frozen=True)
@@ -225,63 +226,87 @@ class Syncer:
         # once it completes, catch up with one incremental listing in the same run.
         catch_up = page_token is not None
 
-        while True:
-            full = sync_token is None
-            try:
-                page = await keeper.call(calendar["connection_id"], lambda token: asyncio.wait_for(
-                    provider.list_events(
-                        token, calendar["provider_calendar_id"],
-                        window_start=parse_iso(window_start), window_end=parse_iso(window_end),
-                        sync_token=sync_token, page_token=page_token),
-                    CALL_TIMEOUT_SECONDS))
-            except ProviderError as exc:
-                # 410 on the sync token, or a resume point the provider no longer accepts:
-                # start over with a clean full sync of the current window.
-                stale_page = page_token is not None and not exc.transient and not isinstance(exc, AuthRevoked)
-                if not (isinstance(exc, SyncTokenExpired) or stale_page):
-                    raise
-                resets += 1
-                if resets > MAX_TOKEN_RESETS:
-                    raise
-                log.info("calendar %s: %s; full resync", calendar_id, exc, extra={"calendar_id": calendar_id})
-                generation = cal_store.begin_full_sync(ctx.db, calendar_id, window_start=window.start,
-                                                       window_end=window.end)
-                window_start, window_end = window.start_iso, window.end_iso
-                sync_token, page_token = None, None
-                result.kind = "full"
-                catch_up = False  # a fresh listing from now: nothing older to catch up with
-                continue
-            result.pages += 1
-            events, removed = self._normalize_page(provider, page, context, calendar_id)
-            now = ctx.clock.now_iso()
-            with event_store.transaction(ctx.db):
-                page_outcome = event_store.apply_page(
-                    ctx.db, calendar_id=calendar_id, team_id=calendar["team_id"], events=events, removed=removed,
-                    window_start=window_start, window_end=window_end, now=now,
-                    generation=generation if full else None)
-                if page.next_page:
-                    cal_store.save_page_token(ctx.db, calendar_id, page.next_page)
-                else:
-                    if full:
-                        page_outcome.add(event_store.finish_full_sync(
-                            ctx.db, calendar_id=calendar_id, team_id=calendar["team_id"], generation=generation,
-                            window_start=window_start, now=now))
-                    cal_store.finish_listing(ctx.db, calendar_id, sync_token=page.sync_token, now=now,
-                                             next_sync_at=self._next_sync_at(calendar_id))
-            outcome.add(page_outcome)
-            if page_outcome.changes:
-                ctx.engine.poke("planner")
-            if not page.next_page:
-                if not catch_up or page.sync_token is None:
-                    return
-                catch_up = False
-                sync_token, page_token = page.sync_token, None
-                continue
-            page_token = page.next_page
+        def fetch(sync_token: str | None, page_token: str | None, window_start: str, window_end: str):
+            return keeper.call(calendar["connection_id"], lambda token: asyncio.wait_for(
+                provider.list_events(
+                    token, calendar["provider_calendar_id"],
+                    window_start=parse_iso(window_start), window_end=parse_iso(window_end),
+                    sync_token=sync_token, page_token=page_token),
+                CALL_TIMEOUT_SECONDS))
 
-    def _normalize_page(self, provider, page, context: EventContext, calendar_id: int):
+        # While a page is normalised and written, the next one is already on its way: provider
+        # latency overlaps our work. Only a stored page moves the resume point, so a prefetched
+        # page lost in a crash is simply fetched again.
+        prefetched: asyncio.Task | None = None
+        try:
+            while True:
+                full = sync_token is None
+                try:
+                    if prefetched is not None:
+                        pending, prefetched = prefetched, None
+                        page = await pending
+                    else:
+                        page = await fetch(sync_token, page_token, window_start, window_end)
+                except ProviderError as exc:
+                    # 410 on the sync token, or a resume point the provider no longer accepts:
+                    # start over with a clean full sync of the current window.
+                    stale_page = page_token is not None and not exc.transient and not isinstance(exc, AuthRevoked)
+                    if not (isinstance(exc, SyncTokenExpired) or stale_page):
+                        raise
+                    resets += 1
+                    if resets > MAX_TOKEN_RESETS:
+                        raise
+                    log.info("calendar %s: %s; full resync", calendar_id, exc, extra={"calendar_id": calendar_id})
+                    generation = cal_store.begin_full_sync(ctx.db, calendar_id, window_start=window.start,
+                                                           window_end=window.end)
+                    window_start, window_end = window.start_iso, window.end_iso
+                    sync_token, page_token = None, None
+                    result.kind = "full"
+                    catch_up = False  # a fresh listing from now: nothing older to catch up with
+                    continue
+                result.pages += 1
+                if page.next_page:
+                    prefetched = asyncio.ensure_future(fetch(sync_token, page.next_page, window_start, window_end))
+                events, removed = await self._normalize_page(provider, page, context, calendar_id)
+                now = ctx.clock.now_iso()
+                with event_store.transaction(ctx.db):
+                    page_outcome = event_store.apply_page(
+                        ctx.db, calendar_id=calendar_id, team_id=calendar["team_id"], events=events,
+                        removed=removed, window_start=window_start, window_end=window_end, now=now,
+                        generation=generation if full else None)
+                    if page.next_page:
+                        cal_store.save_page_token(ctx.db, calendar_id, page.next_page)
+                    else:
+                        if full:
+                            page_outcome.add(event_store.finish_full_sync(
+                                ctx.db, calendar_id=calendar_id, team_id=calendar["team_id"],
+                                generation=generation, window_start=window_start, now=now))
+                        cal_store.finish_listing(ctx.db, calendar_id, sync_token=page.sync_token, now=now,
+                                                 next_sync_at=self._next_sync_at(calendar_id))
+                outcome.add(page_outcome)
+                if page_outcome.changes:
+                    ctx.engine.poke("planner")
+                if not page.next_page:
+                    if not catch_up or page.sync_token is None:
+                        return
+                    catch_up = False
+                    sync_token, page_token = page.sync_token, None
+                    continue
+                page_token = page.next_page
+        finally:
+            if prefetched is not None and not prefetched.done():
+                prefetched.cancel()
+                await asyncio.gather(prefetched, return_exceptions=True)
+            elif prefetched is not None and not prefetched.cancelled():
+                prefetched.exception()  # retrieved: a failure of a page we no longer need is not news
+
+    async def _normalize_page(self, provider, page, context: EventContext, calendar_id: int):
+        """Raw page → normalized events and removed ids. Yields to the event loop every few hundred
+        events, so webhooks and Slack requests (and the next page's download) are not held up."""
         events, removed = [], list(page.removed)
-        for raw in page.events:
+        for i, raw in enumerate(page.events):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             try:
                 gone = provider.removed_id(raw)
                 if gone is not None:

@@ -38,6 +38,7 @@ from bot.calendars.base import EventContext
 from bot.engine.syncer import Syncer, sync_window
 from bot.timeutil import to_iso
 from storage import calendars as cal_store
+from storage import events as event_store
 from tests.integration.calendar_rig import close_ctx, connect, make_ctx
 from tests.integration.sync_worlds import GoogleWorld, MicrosoftWorld, base_time
 
@@ -168,7 +169,7 @@ class SyncMachine(RuleBasedStateMachine):
                 continue
             start, end = to_iso(event.start_at), to_iso(event.end_at)
             if start < window.end_iso and (end > window.start_iso or start >= window.start_iso):
-                truth[event.provider_event_id] = event.content_hash()
+                truth[event.provider_event_id] = event_store.event_hash(event)
         stored = {pid: row["content_hash"] for pid, row in self.snapshot().items()}
         assert stored == truth
 
