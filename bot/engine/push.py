@@ -33,6 +33,7 @@ log = logging.getLogger("calbot.push")
 LIFETIME = {"google": timedelta(days=7), "microsoft": timedelta(minutes=4200)}   # Graph max for events: 4230 min
 RENEW_BEFORE = {"google": timedelta(hours=12), "microsoft": timedelta(hours=6)}
 FAILURE_BACKOFF = timedelta(minutes=5)
+REFUSED_BACKOFF = timedelta(hours=6)
 BATCH = 20
 
 
@@ -168,7 +169,13 @@ class PushManager:
         except (ConnectionUnavailable, AuthRevoked):
             return False
         except (ProviderError, httpx.HTTPError, asyncio.TimeoutError) as exc:
-            self._retry_at[calendar["id"]] = to_iso(now + FAILURE_BACKOFF)
+            # Transient: try again soon. Refused (e.g. Graph won't subscribe to a calendar shared
+            # from another mailbox): ask again much later. Either way the calendar polls meanwhile.
+            permanent = isinstance(exc, ProviderError) and not exc.transient
+            self._retry_at[calendar["id"]] = to_iso(now + (REFUSED_BACKOFF if permanent else FAILURE_BACKOFF))
+            poll_at = to_iso(now + timedelta(seconds=ctx.settings.calbot_poll_seconds))
+            ctx.db.execute("UPDATE calendars SET next_sync_at = ? WHERE id = ? AND "
+                           "(next_sync_at IS NULL OR next_sync_at > ?)", [poll_at, calendar["id"], poll_at])
             log.warning("push channel for calendar %s could not be set up (%s); polling meanwhile",
                         calendar["id"], exc, extra={"calendar_id": calendar["id"]})
             return False

@@ -283,3 +283,17 @@ async def test_graph_webhook_handshake_notifications_and_lifecycle(graph_app, mi
     assert channels(ctx)[0]["status"] == "stopped" and dirty(ctx, cal["id"])
 
     assert (await client.post("/webhooks/microsoft", content=b"not json")).status_code == 400
+
+
+async def test_a_calendar_graph_will_not_subscribe_to_is_polled(graph_app, microsoft_fake):
+    ctx = graph_app.state.ctx
+    _, calendars = await connect(ctx, microsoft_fake, ANA_MS, provider="microsoft")
+    ctx.db.execute("UPDATE calendars SET next_sync_at = ?", [to_iso(datetime.now(timezone.utc) + timedelta(hours=1))])
+    microsoft_fake.fail_next_graph(r"/subscriptions$", 403, "ExtensionError", "Forbidden", method="POST")
+    pushes = PushManager(ctx)
+    await pushes.step()
+    assert channels(ctx) == []
+    next_sync = parse_iso(cal_store.get_calendar(ctx.db, calendars[0]["id"])["next_sync_at"])
+    assert next_sync - datetime.now(timezone.utc) <= timedelta(seconds=300)
+    await pushes.step()   # refused: not asked again at once
+    assert len(microsoft_fake.calls(r"/subscriptions$", method="POST")) == 1
