@@ -103,11 +103,13 @@ class Syncer:
         self.concurrency = concurrency
         self.sweep_seconds = sweep_seconds
         self._running: dict[int, asyncio.Task] = {}
+        self._gauged_at = float("-inf")
 
     # -- the loop ------------------------------------------------------------------------------
 
     async def step(self) -> bool:
         self._reap()
+        self._update_gauges()
         try:
             self._start_due()
             if not self._running:
@@ -118,6 +120,16 @@ class Syncer:
         except asyncio.CancelledError:
             await self.cancel()
             raise
+
+    def _update_gauges(self) -> None:
+        """Connections by status, for /metrics (at most every 30 s)."""
+        now = time.monotonic()
+        if now - self._gauged_at < 30:
+            return
+        self._gauged_at = now
+        counts = dict(self.ctx.db.execute("SELECT status, COUNT(*) FROM connections GROUP BY status").fetchall())
+        for status in ("active", "needs_reauth", "error", "disconnected"):
+            self.ctx.metrics.connections.labels(status).set(counts.get(status, 0))
 
     async def cancel(self) -> None:
         """Stop every running calendar sync (shutdown). Each resumes from its page token later."""

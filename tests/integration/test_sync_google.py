@@ -182,3 +182,16 @@ async def test_recurring_instances_carry_the_series_and_exceptions_are_reflected
     moved_row = next(r for r in event_store.calendar_events(ctx.db, calendars[0]["id"]) if r["provider_event_id"] == instances[1]["id"])
     assert changes == {("moved", moved_row["id"]), ("deleted", instances[2]["id"])}
     assert moved_row["original_start"] != moved_row["start_at"] and moved_row["series_id"] == series["id"]
+
+
+async def test_sync_shows_in_metrics(rig):
+    ctx, fake = rig
+    fake.add_event(ANA, "Acme demo", soon(), conference="meet")
+    await connect(ctx, fake, ANA, provider="google")
+    syncer = Syncer(ctx)
+    while await syncer.step():
+        pass
+    text = ctx.metrics.render().decode()
+    assert 'calbot_sync_runs_total{kind="full",provider="google",result="ok"} 1.0' in text
+    assert 'calbot_sync_events_total{provider="google"} 1.0' in text
+    assert 'calbot_connections{status="active"} 1.0' in text
