@@ -347,3 +347,9 @@ CREATE INDEX home_views_dirty ON home_views (dirty_at);
 -- What the home loop scans for "changed since" (issue 6, additive).
 CREATE INDEX meetings_planned ON meetings (planned_at);
 CREATE INDEX bots_updated ON bots (updated_at);
+-- Single-use states of the Slack app install flow (/slack/install), issue 6, additive. (slack-sdk's
+-- SQLite state store would create a table named oauth_states, which is the calendar flow's.)
+CREATE TABLE slack_oauth_states (
+    state      TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+);

@@ -8,16 +8,19 @@ database file. Bolt verifies every request's signature and timestamp (forged →
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import timedelta
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
-from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.context import AppContext
 from bot.slack_gateway import SlackGateway, make_client, slack_oauth_authorize_url
+from bot.timeutil import to_iso
 from storage.members import ensure_workspace
 
 log = logging.getLogger("calbot.slack")
@@ -61,12 +64,15 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
             redirect_uri_path="/slack/oauth_redirect",
             authorization_url=slack_oauth_authorize_url(settings),
             installation_store=installation_store,
-            state_store=SQLite3OAuthStateStore(database=settings.calbot_database, expiration_seconds=600),
+            state_store=InstallStateStore(ctx, expiration_seconds=600),
             callback_options=_install_callbacks(ctx),
         )
         app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             oauth_settings=oauth_settings,
+            # given here too so that Bolt's authorize (and its token rotation) uses our client and
+            # so our Slack API base URL, not slack.com
+            installation_store=installation_store,
             client=make_client(settings, None),
             logger=log,
         )
@@ -81,6 +87,30 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
 
     register_all(app, ctx)
     return app
+
+
+class InstallStateStore(AsyncOAuthStateStore):
+    """The install flow's single-use `state`, in our database (table slack_oauth_states)."""
+
+    def __init__(self, ctx: AppContext, expiration_seconds: int = 600):
+        self.ctx = ctx
+        self.expiration_seconds = expiration_seconds
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_issue(self, *args, **kwargs) -> str:
+        state = secrets.token_urlsafe(24)
+        now = self.ctx.clock.now()
+        self.ctx.db.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", [to_iso(now)])
+        self.ctx.db.execute("INSERT INTO slack_oauth_states (state, expires_at) VALUES (?, ?)",
+                            [state, to_iso(now + timedelta(seconds=self.expiration_seconds))])
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        return self.ctx.db.execute("DELETE FROM slack_oauth_states WHERE state = ? AND expires_at > ?",
+                                   [state, self.ctx.clock.now_iso()]).rowcount == 1
 
 
 def _install_callbacks(ctx: AppContext) -> AsyncCallbackOptions:

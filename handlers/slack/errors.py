@@ -49,6 +49,10 @@ def register(app, ctx: AppContext) -> None:
             team_id = user_id = None
         text = report_failure(error, where=where_of(body), team_id=team_id, user_id=user_id)
         kind = body.get("type")
+        if response is None:
+            # Slack already has its answer (the listener acked first): tell the person another way
+            await _tell_later(ctx, body, client, user_id, text)
+            return None
         if body.get("command"):
             return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
                                 headers={"content-type": ["application/json;charset=utf-8"]})
@@ -56,15 +60,19 @@ def register(app, ctx: AppContext) -> None:
             return BoltResponse(status=200, body=json.dumps({"response_action": "update",
                                                              "view": apology_modal(text)}),
                                 headers={"content-type": ["application/json;charset=utf-8"]})
-        if kind == "event_callback" or not user_id:
-            return BoltResponse(status=200, body="")
-        try:
-            url = body.get("response_url")
-            if url:
-                await ctx.http.post(url, json={"response_type": "ephemeral", "replace_original": False,
-                                               "text": f":warning: {text}"}, timeout=5.0)
-            elif client is not None:
-                await client.chat_postMessage(channel=user_id, text=f":warning: {text}")
-        except Exception as exc:
-            log.warning("could not tell %s about the failure: %s", user_id, exc)
+        await _tell_later(ctx, body, client, user_id, text)
         return BoltResponse(status=200, body="")
+
+
+async def _tell_later(ctx: AppContext, body: dict, client, user_id: str | None, text: str) -> None:
+    if body.get("type") == "event_callback" or not user_id:
+        return   # nobody asked: the log line is the report
+    try:
+        url = body.get("response_url")
+        if url:
+            await ctx.http.post(url, json={"response_type": "ephemeral", "replace_original": False,
+                                           "text": f":warning: {text}"}, timeout=5.0)
+        elif client is not None:
+            await client.chat_postMessage(channel=user_id, text=f":warning: {text}")
+    except Exception as exc:
+        log.warning("could not tell %s about the failure: %s", user_id, exc)

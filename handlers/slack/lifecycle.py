@@ -29,7 +29,8 @@ async def forget_workspace(ctx: AppContext, team_id: str, *, reason: str) -> Non
                    [team_id, "slack", f"slack.{reason}", team_id, json.dumps({"outbox_cancelled": cancelled}), now])
     store = getattr(ctx.slack, "installation_store", None) if ctx.slack else None
     if store is not None:
-        await store.async_delete_all(enterprise_id=None, team_id=team_id)
+        # slack-sdk's SQLite store implements only the synchronous deletes
+        store.delete_all(enterprise_id=None, team_id=team_id)
     log.info("slack: %s in %s; %d pending messages cancelled", reason, team_id, cancelled,
              extra={"team_id": team_id})
 
