@@ -220,17 +220,19 @@ def register(app, ctx: AppContext) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        try:
-            member = await acting_member(ctx, client, body)
-            meta = json.loads(view.get("private_metadata") or "{}")
-            event_id = int(meta["e"])
-            item = agenda_item(ctx.db, member["id"], event_id)
-            if item is None or not item.recordable:
-                raise UserError("That meeting can't be recorded any more.")
-            await decide(ctx, member=member, event_id=event_id, action="record", actor=member["user_id"],
-                         bot_config=parsed)
-            mark_member_dirty(ctx, member["id"])
-            await redraw(ctx, client, response_sender(ctx, meta.get("r")), member, meta.get("w") or "",
-                         item, "record")
-        except UserError as exc:
-            await client.chat_postMessage(channel=body["user"]["id"], text=f":warning: {exc}")
+        await save_options(body=body, view=view, client=client, bot_config=parsed)
+
+    # After the ack nothing may escape: Bolt's runner would lose the ack it already sent.
+    @friendly("bot options form")
+    async def save_options(body, view, client, bot_config):
+        member = await acting_member(ctx, client, body)
+        meta = json.loads(view.get("private_metadata") or "{}")
+        event_id = int(meta["e"])
+        item = agenda_item(ctx.db, member["id"], event_id)
+        if item is None or not item.recordable:
+            raise UserError("That meeting can't be recorded any more.")
+        await decide(ctx, member=member, event_id=event_id, action="record", actor=member["user_id"],
+                     bot_config=bot_config)
+        mark_member_dirty(ctx, member["id"])
+        await redraw(ctx, client, response_sender(ctx, meta.get("r")), member, meta.get("w") or "",
+                     item, "record")

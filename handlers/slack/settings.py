@@ -60,7 +60,13 @@ def register(app, ctx: AppContext) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
+        await save(body=body, client=client, member=member, changes=changes, previous=previous)
+
+    # After the ack nothing may escape: Bolt's runner would lose the ack it already sent.
+    @friendly("settings form")
+    async def save(body, client, member, changes, previous):
         update_member_settings(ctx.db, member["id"], **changes)
+        channel = changes.get("notice_channel")
         if channel and channel != previous:
             intro_notice(ctx, member, channel)
         mark_member_dirty(ctx, member["id"])
