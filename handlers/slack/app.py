@@ -25,14 +25,15 @@ from storage.members import ensure_workspace
 
 log = logging.getLogger("calbot.slack")
 
-# Least privilege: what the listeners and notices actually use (manifest.yml says the same).
+# Least privilege: what the listeners and loops actually use. manifest.yml lists the same and says
+# why each is needed; tests/unit/test_manifest.py keeps the two (and the code) in step.
 BOT_SCOPES = [
     "commands",
     "chat:write",
     "chat:write.public",
     "im:write",
+    "im:history",
     "users:read",
-    "users:read.email",
     "channels:read",
     "groups:read",
 ]
