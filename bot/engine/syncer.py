@@ -48,6 +48,7 @@ from bot.errors import reference_id
 from bot.timeutil import parse_iso, to_iso
 from storage import calendars as cal_store
 from storage import events as event_store
+from storage.connections import purge_oauth_states
 
 log = logging.getLogger("calbot.syncer")
 
@@ -109,7 +110,7 @@ class Syncer:
 
     async def step(self) -> bool:
         self._reap()
-        self._update_gauges()
+        self._housekeeping()
         try:
             self._start_due()
             if not self._running:
@@ -121,12 +122,13 @@ class Syncer:
             await self.cancel()
             raise
 
-    def _update_gauges(self) -> None:
-        """Connections by status, for /metrics (at most every 30 s)."""
+    def _housekeeping(self) -> None:
+        """At most every 30 s: connections by status for /metrics; forget day-old OAuth states."""
         now = time.monotonic()
         if now - self._gauged_at < 30:
             return
         self._gauged_at = now
+        purge_oauth_states(self.ctx.db, clock=self.ctx.clock)
         counts = dict(self.ctx.db.execute("SELECT status, COUNT(*) FROM connections GROUP BY status").fetchall())
         for status in ("active", "needs_reauth", "error", "disconnected"):
             self.ctx.metrics.connections.labels(status).set(counts.get(status, 0))
