@@ -218,9 +218,11 @@ def cancel_deliveries(db: sqlite_utils.Database, subscription_id: int, *, reason
     return cursor.rowcount
 
 
-def deliveries(db: sqlite_utils.Database, subscription_id: int) -> list[dict]:
-    return list(db.query("SELECT * FROM outbox WHERE kind = ? AND target = ? ORDER BY id",
-                         [KIND, str(subscription_id)]))
+def deliveries(db: sqlite_utils.Database, subscription_id: int, *, newest_first: bool = False,
+               limit: int = 10_000) -> list[dict]:
+    order = "DESC" if newest_first else "ASC"
+    return list(db.query(f"SELECT * FROM outbox WHERE kind = ? AND target = ? ORDER BY id {order} LIMIT ?",
+                         [KIND, str(subscription_id), limit]))
 
 
 # -- cursors --------------------------------------------------------------------------------

@@ -188,6 +188,21 @@ class WebhooksResponse(BaseModel):
     webhooks: list[Webhook]
 
 
+class Delivery(BaseModel):
+    webhook_id: str = Field(description="the webhook-id header: the same on every retry")
+    type: str
+    status: Literal["pending", "sending", "sent", "failed", "cancelled"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class DeliveriesResponse(BaseModel):
+    deliveries: list[Delivery]
+
+
 class Deleted(BaseModel):
     id: str
     deleted: bool

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Path, Request
+import json
+
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from bot.api.auth import Principal, context, require_principal
 from bot.api.errors import ApiError, not_found
 from bot.api.queries import parse_public_id
 from bot.api.schemas import (
-    WEBHOOK_EVENT_TYPES, CreatedWebhook, CreateWebhookRequest, Deleted, UpdateWebhookRequest, Webhook,
-    WebhooksResponse,
+    WEBHOOK_EVENT_TYPES, CreatedWebhook, CreateWebhookRequest, Deleted, DeliveriesResponse, Delivery,
+    UpdateWebhookRequest, Webhook, WebhooksResponse,
 )
 from bot.timeutil import parse_iso
 from storage import webhooks as store
@@ -112,3 +114,27 @@ async def delete_webhook(request: Request, webhook_id: str = Path(max_length=32)
     row = _find(request, principal, webhook_id)
     store.delete_subscription(context(request).db, row["id"])
     return Deleted(id=str(row["id"]), deleted=True)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveriesResponse,
+            summary="Recent deliveries to this endpoint, newest first (for debugging a receiver)")
+async def list_deliveries(request: Request, webhook_id: str = Path(max_length=32),
+                          limit: int = Query(50, ge=1, le=500),
+                          principal: Principal = Depends(require_principal)) -> DeliveriesResponse:
+    row = _find(request, principal, webhook_id)
+    items = store.deliveries(context(request).db, row["id"], newest_first=True, limit=limit)
+    return DeliveriesResponse(deliveries=[_delivery(item) for item in items])
+
+
+def _delivery(item: dict) -> Delivery:
+    try:
+        kind = json.loads(item["payload"]).get("type", "")
+    except (ValueError, AttributeError):
+        kind = ""
+    pending = item["status"] in ("pending", "sending")
+    return Delivery(
+        webhook_id=store.message_id_of(item), type=kind, status=item["status"], attempts=item["attempts"],
+        last_error=item["last_error"], created_at=parse_iso(item["created_at"]),
+        next_attempt_at=parse_iso(item["next_attempt_at"]) if pending else None,
+        delivered_at=parse_iso(item["sent_at"]) if item["sent_at"] else None,
+    )

@@ -130,6 +130,7 @@ def test_webhooks_are_isolated_between_workspaces_and_members(env, world):
         [acme["id"], ana["id"]])
     for key, hook in (("evil", acme), ("evil", ana), ("ana", acme)):
         assert env.get(f"/api/webhooks/{hook['id']}", world["keys"][key]).status_code == 404
+        assert env.get(f"/api/webhooks/{hook['id']}/deliveries", world["keys"][key]).status_code == 404
         assert env.delete(f"/api/webhooks/{hook['id']}", world["keys"][key]).status_code == 404
         assert env.patch(f"/api/webhooks/{hook['id']}", world["keys"][key], json={"status": "disabled"}).status_code == 404
     assert env.get(f"/api/webhooks/{acme['id']}", world["keys"]["acme"]).json()["status"] == "active"

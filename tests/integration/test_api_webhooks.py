@@ -106,6 +106,9 @@ async def test_failed_delivery_is_retried_with_backoff_under_the_same_webhook_id
     assert payload["data"]["affected_event_ids"] == [str(event)]
     [row] = store.deliveries(env.db, int(hook["id"]))
     assert row["status"] == "sent" and row["attempts"] == 3
+    [shown] = env.get(f"/api/webhooks/{hook['id']}/deliveries", key).json()["deliveries"]
+    assert shown["webhook_id"] == receiver.received[0].headers["webhook-id"]
+    assert shown["status"] == "sent" and shown["attempts"] == 3 and shown["type"] == "calendar.sync_events"
     assert env.get(f"/api/webhooks/{hook['id']}", key).json()["failing_since"] is None
 
 
