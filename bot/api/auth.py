@@ -52,12 +52,13 @@ def context(request: Request) -> AppContext:
 
 async def require_principal(
     request: Request,
-    mb_key: str | None = Depends(meeting_baas_key),
-    spoke: str | None = Depends(spoke_key),
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    _mb_key: str | None = Depends(meeting_baas_key),
+    _spoke: str | None = Depends(spoke_key),
+    _bearer: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Principal:
-    # Read the headers themselves (the security dependencies above document them in OpenAPI but
-    # turn an empty header into "absent"): a present-but-empty key is a bad key, not no key.
+    # The three security dependencies put the ways to send a key in the OpenAPI document; the
+    # headers are read here directly because those dependencies turn an empty header into
+    # "absent", and a present-but-empty key is a bad key, not no key.
     presented = {request.headers[name].strip() for name in (meeting_baas_key.model.name, spoke_key.model.name)
                  if name in request.headers}
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
