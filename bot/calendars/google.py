@@ -23,7 +23,6 @@ import base64
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +45,7 @@ from bot.calendars.base import (
     TokenSet,
 )
 from bot.calendars.links import detect_meeting, normalize_join_url
+from bot.calendars.provider_http import internal_domains, is_external, permanent, read_json, retry_after
 from bot.config import Settings
 from bot.models import Attendee, NormalizedEvent
 from bot.timeutil import Clock
@@ -150,12 +150,12 @@ class GoogleCalendar:
         except OAuthError as exc:
             if exc.error == "invalid_grant":
                 raise AuthRevoked("Google refused the grant (invalid_grant): it was revoked or expired") from None
-            raise _permanent(ProviderError(f"Google token endpoint: {exc.error}", status=400)) from None
+            raise permanent(ProviderError(f"Google token endpoint: {exc.error}", status=400)) from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             error = ProviderError(f"Google token endpoint answered {status}", status=status,
-                                  retry_after=_retry_after(exc.response))
-            raise (error if status >= 500 else _permanent(error)) from None
+                                  retry_after=retry_after(exc.response))
+            raise (error if status >= 500 else permanent(error)) from None
         except httpx.TimeoutException:
             raise ProviderError("Google token endpoint timed out") from None
         except httpx.HTTPError as exc:
@@ -259,7 +259,7 @@ class GoogleCalendar:
             raise ProviderError(f"Google Calendar API unreachable: {type(exc).__name__}") from None
         if response.status_code >= 400:
             raise _api_error(response, listing=listing)
-        return _json(response)
+        return read_json(response, "Google Calendar API")
 
     async def _post(self, access_token: str, path: str, body: dict) -> dict:
         try:
@@ -270,7 +270,7 @@ class GoogleCalendar:
             raise ProviderError(f"Google Calendar API unreachable: {type(exc).__name__}") from None
         if response.status_code >= 400:
             raise _api_error(response, listing=False)
-        return _json(response) if response.content else {}
+        return read_json(response, "Google Calendar API") if response.content else {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -307,7 +307,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
     organizer = raw.get("organizer") or {}
     organizer_self = bool(organizer.get("self"))
     my_response = "organizer" if organizer_self else None
-    internal = _internal_domains(context.internal_domains, context.account_email)
+    internal = internal_domains(context.internal_domains, context.account_email)
     attendees = []
     construct = Attendee.model_construct
     for item in raw.get("attendees") or ():
@@ -321,7 +321,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
             email=email,
             name=item.get("displayName") or "",
             response=response,
-            external=not (is_self or is_resource) and _is_external(email, internal),
+            external=not (is_self or is_resource) and is_external(email, internal),
             self=is_self,
             resource=is_resource,
             organizer=bool(item.get("organizer")),
@@ -397,31 +397,6 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _json(response: httpx.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        raise ProviderError("Google Calendar API sent an unreadable answer", status=response.status_code) from None
-    if not isinstance(data, dict):
-        raise ProviderError("Google Calendar API sent an unexpected answer", status=response.status_code)
-    return data
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
 def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
     status = response.status_code
     reason, message = "", ""
@@ -438,9 +413,9 @@ def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
     except (ValueError, AttributeError, IndexError, TypeError):
         domain = location = ""
     text = f"Google Calendar API {status}" + (f" {reason}" if reason else "") + (f": {message}" if message else "")
-    retry_after = _retry_after(response)
+    wait = retry_after(response)
     if status == 429 or (status == 403 and (reason in _RATE_LIMIT_REASONS or domain == "usageLimits")):
-        return RateLimited(text, status=status, retry_after=retry_after)
+        return RateLimited(text, status=status, retry_after=wait)
     if status == 401:
         return AccessTokenRejected(text, status=status)
     if status == 403 and reason in ("insufficientPermissions", "authError"):
@@ -453,20 +428,15 @@ def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
         return NotFound(text, status=status)
     if status == 400 and listing and location == "syncToken":
         return SyncTokenExpired(text, status=status)
-    error = ProviderError(text, status=status, retry_after=retry_after)
-    return error if status >= 500 else _permanent(error)
+    error = ProviderError(text, status=status, retry_after=wait)
+    return error if status >= 500 else permanent(error)
 
 
 def _raise_for_throttle(response: httpx.Response) -> httpx.Response:
     """authlib hook: a throttled token endpoint is a rate limit, not an OAuth error."""
     if response.status_code == 429:
-        raise RateLimited("Google token endpoint rate-limited us", status=429, retry_after=_retry_after(response))
+        raise RateLimited("Google token endpoint rate-limited us", status=429, retry_after=retry_after(response))
     return response
-
-
-def _permanent(error: ProviderError) -> ProviderError:
-    error.transient = False
-    return error
 
 
 @lru_cache(maxsize=512)
@@ -498,16 +468,3 @@ def _when(value: dict, zone_name: str | None, calendar_zone: str | None) -> date
     return None
 
 
-@lru_cache(maxsize=256)
-def _internal_domains(domains: frozenset[str], account_email: str) -> frozenset[str]:
-    if domains:
-        return frozenset(d.lower().lstrip("@") for d in domains)
-    own = account_email.rpartition("@")[2].lower()
-    return frozenset({own}) if own else frozenset()
-
-
-def _is_external(email: str, internal: frozenset[str]) -> bool:
-    domain = email.rpartition("@")[2].lower()
-    if not domain or not internal or domain in internal:
-        return False
-    return not any(domain.endswith("." + d) for d in internal)

@@ -43,7 +43,6 @@ import json
 import re
 from collections import OrderedDict
 from datetime import date, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -65,6 +64,7 @@ from bot.calendars.base import (
     SyncTokenExpired,
     TokenSet,
 )
+from bot.calendars.provider_http import internal_domains, is_external, permanent, read_json, retry_after
 from bot.config import Settings
 from bot.models import Attendee, NormalizedEvent
 from bot.timeutil import Clock
@@ -222,7 +222,7 @@ class MicrosoftCalendar:
                                   params={"$select": "id,mail,userPrincipalName,displayName"})
         email = (me.get("mail") or me.get("userPrincipalName") or "").strip()
         if not email:
-            raise _permanent(ProviderError("Microsoft Graph /me has neither mail nor userPrincipalName"))
+            raise permanent(ProviderError("Microsoft Graph /me has neither mail nor userPrincipalName"))
         return email
 
     async def _token_call(self, call) -> dict:
@@ -231,12 +231,12 @@ class MicrosoftCalendar:
         except OAuthError as exc:
             if exc.error in _REAUTH_ERRORS:
                 raise AuthRevoked(f"Microsoft refused the grant ({exc.error}): sign in again") from None
-            raise _permanent(ProviderError(f"Microsoft token endpoint: {exc.error}", status=400)) from None
+            raise permanent(ProviderError(f"Microsoft token endpoint: {exc.error}", status=400)) from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             error = ProviderError(f"Microsoft token endpoint answered {status}", status=status,
-                                  retry_after=_retry_after(exc.response))
-            raise (error if status >= 500 else _permanent(error)) from None
+                                  retry_after=retry_after(exc.response))
+            raise (error if status >= 500 else permanent(error)) from None
         except httpx.TimeoutException:
             raise ProviderError("Microsoft token endpoint timed out") from None
         except httpx.HTTPError as exc:
@@ -455,11 +455,11 @@ class MicrosoftCalendar:
     async def _get_json(self, access_token: str, url: str, *, params=None, prefer: tuple[str, ...] = (),
                         listing: bool = False) -> dict:
         response = await self._request(access_token, "GET", url, params=params, prefer=prefer, listing=listing)
-        return _json(response)
+        return read_json(response, "Microsoft Graph")
 
     async def _send_json(self, access_token: str, method: str, url: str, body: dict | None) -> dict:
         response = await self._request(access_token, method, url, body=body)
-        return _json(response) if response.content else {}
+        return read_json(response, "Microsoft Graph") if response.content else {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -504,7 +504,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
     response = ((raw.get("responseStatus") or {}).get("response") or "").lower()
     my_response = "organizer" if organizer_self else _RESPONSES.get(response)
 
-    internal = _internal_domains(context.internal_domains, context.account_email)
+    internal = internal_domains(context.internal_domains, context.account_email)
     construct = Attendee.model_construct
     attendees = []
     organizer_listed = False
@@ -521,14 +521,14 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
             my_response = attendee_response
         attendees.append(construct(
             email=email, name=address.get("name") or "", response=attendee_response,
-            external=not (is_self or is_resource) and _is_external(email, internal),
+            external=not (is_self or is_resource) and is_external(email, internal),
             self=is_self, resource=is_resource, organizer=is_organizer,
         ))
     if attendees and organizer_email and not organizer_listed:
         # Graph lists invitees only; the organizer is a participant too (as in Google's list)
         attendees.insert(0, construct(
             email=organizer_email, name=organizer.get("name") or "", response="accepted",
-            external=not organizer_self and _is_external(organizer_email, internal),
+            external=not organizer_self and is_external(organizer_email, internal),
             self=organizer_self, resource=False, organizer=True,
         ))
 
@@ -665,31 +665,6 @@ def _graph_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _json(response: httpx.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        raise ProviderError("Microsoft Graph sent an unreadable answer", status=response.status_code) from None
-    if not isinstance(data, dict):
-        raise ProviderError("Microsoft Graph sent an unexpected answer", status=response.status_code)
-    return data
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
 def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
     status = response.status_code
     code, message = "", ""
@@ -701,10 +676,10 @@ def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
     except (ValueError, AttributeError):
         pass
     text = f"Microsoft Graph {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
-    retry_after = _retry_after(response)
+    wait = retry_after(response)
     lowered = code.lower()
     if status == 429:
-        return RateLimited(text, status=status, retry_after=retry_after)
+        return RateLimited(text, status=status, retry_after=wait)
     if status == 401:
         return AccessTokenRejected(text, status=status)
     if status == 403 and lowered in _ACCESS_DENIED:
@@ -715,24 +690,19 @@ def _api_error(response: httpx.Response, *, listing: bool) -> ProviderError:
         return SyncTokenExpired(text, status=status)
     if status == 410:
         return NotFound(text, status=status)
-    error = ProviderError(text, status=status, retry_after=retry_after)
-    return error if status >= 500 else _permanent(error)
+    error = ProviderError(text, status=status, retry_after=wait)
+    return error if status >= 500 else permanent(error)
 
 
 def _raise_for_throttle(response: httpx.Response) -> httpx.Response:
     """authlib hook: a throttled or failing token endpoint is not an OAuth error."""
     if response.status_code == 429:
         raise RateLimited("Microsoft token endpoint rate-limited us", status=429,
-                          retry_after=_retry_after(response))
+                          retry_after=retry_after(response))
     if response.status_code >= 500:
         raise ProviderError(f"Microsoft token endpoint answered {response.status_code}",
-                            status=response.status_code, retry_after=_retry_after(response))
+                            status=response.status_code, retry_after=retry_after(response))
     return response
-
-
-def _permanent(error: ProviderError) -> ProviderError:
-    error.transient = False
-    return error
 
 
 @lru_cache(maxsize=512)
@@ -825,16 +795,3 @@ def _html_text(content: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-@lru_cache(maxsize=256)
-def _internal_domains(domains: frozenset[str], account_email: str) -> frozenset[str]:
-    if domains:
-        return frozenset(d.lower().lstrip("@") for d in domains)
-    own = account_email.rpartition("@")[2].lower()
-    return frozenset({own}) if own else frozenset()
-
-
-def _is_external(email: str, internal: frozenset[str]) -> bool:
-    domain = email.rpartition("@")[2].lower()
-    if not domain or not internal or domain in internal:
-        return False
-    return not any(domain.endswith("." + d) for d in internal)
