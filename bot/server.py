@@ -47,6 +47,9 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     from bot.calendars.registry import build_providers
 
     ctx.providers = build_providers(settings, http, clock=ctx.clock)
+    from bot.recorder.registry import build_recorder
+
+    ctx.recorder = build_recorder(settings, http)
     return ctx
 
 

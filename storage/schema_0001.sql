@@ -216,10 +216,14 @@ CREATE TABLE bots (
     next_attempt_at TEXT,
     last_error      TEXT,
     recording       TEXT NOT NULL DEFAULT '{}',    -- links to video/transcript when completed
+    generation      INTEGER NOT NULL DEFAULT 0,    -- bumped when the recorder bot is re-created (link change)
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );
 CREATE INDEX bots_meeting ON bots (meeting_id);
+-- Exactly one live bot per meeting, whatever the code above does.
+CREATE UNIQUE INDEX bots_one_live ON bots (meeting_id)
+    WHERE meeting_id IS NOT NULL AND state NOT IN ('deleted', 'completed', 'failed');
 CREATE INDEX bots_state ON bots (state, next_attempt_at);
 
 -- Everything calbot sends outward that must go exactly once: one row per Slack message (keyed,
@@ -250,9 +254,10 @@ CREATE INDEX outbox_kind ON outbox (kind, status);
 
 -- Which Slack message represents a meeting's notice in a channel, so later changes edit it.
 CREATE TABLE notices (
-    channel     TEXT NOT NULL,
+    channel     TEXT NOT NULL,                     -- channel id, or the Slack user id for a DM
     meeting_id  INTEGER NOT NULL,
     message_ts  TEXT,
+    outbox_key  TEXT,                              -- the outbox message the lines go into
     lines       TEXT NOT NULL DEFAULT '[]',
     updated_at  TEXT NOT NULL,
     PRIMARY KEY (channel, meeting_id)
@@ -352,4 +357,33 @@ CREATE INDEX bots_updated ON bots (updated_at);
 CREATE TABLE slack_oauth_states (
     state      TEXT PRIMARY KEY,
     expires_at TEXT NOT NULL
+);
+
+-- The planner's verdict for one event: one member's view of one meeting occurrence.
+CREATE TABLE plans (
+    event_id    INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+    member_id   INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    meeting_id  INTEGER REFERENCES meetings(id) ON DELETE SET NULL,
+    action      TEXT NOT NULL CHECK (action IN ('record', 'ask', 'skip')),
+    reason      TEXT NOT NULL,
+    source      TEXT NOT NULL,                     -- hard / decision / series / rule / default
+    bot_config  TEXT NOT NULL DEFAULT '{}',
+    planned_at  TEXT NOT NULL
+);
+CREATE INDEX plans_meeting ON plans (meeting_id);
+
+-- Every key an event has shown (iCalUID + slot, join URL + start) → its meeting, so the same
+-- meeting on another calendar, a moved copy, or a regenerated series finds the same meeting.
+CREATE TABLE meeting_keys (
+    team_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    meeting_id INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+    PRIMARY KEY (team_id, key)
+);
+
+-- What the planner must look at again: events, all future events of a member, or meetings.
+CREATE TABLE plan_queue (
+    kind  TEXT NOT NULL CHECK (kind IN ('event', 'member', 'meeting', 'team')),
+    ref   TEXT NOT NULL,
+    PRIMARY KEY (kind, ref)
 );

@@ -36,3 +36,11 @@ def register_loops(ctx: AppContext) -> None:
     ctx.engine.add("digests", DigestSender(ctx).step, interval=30.0)
     ctx.engine.add("home", HomePublisher(ctx).step, interval=2.0)
     ctx.engine.add("profiles", ProfileRefresher(ctx).step, interval=300.0)
+
+    # Decide and schedule (issue 5): the change feed and people's choices → each meeting's
+    # desired state and approval DMs (planner); desired bots → the recorder (reconciler).
+    from bot.engine.planner import Planner
+    from bot.engine.reconciler import Reconciler
+
+    ctx.engine.add("planner", Planner(ctx).step, interval=10.0)
+    ctx.engine.add("reconciler", Reconciler(ctx).step, interval=15.0)

@@ -1,0 +1,121 @@
+"""Meetings (one recording unit per workspace), their lookup keys, plans, and the planner's queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import sqlite_utils
+
+from storage.decisions import uid_root
+
+PLANNING_COLUMNS = """
+    e.id, e.calendar_id, e.provider_event_id, e.ical_uid, e.series_id, e.original_start, e.title,
+    e.description, e.start_at, e.end_at, e.all_day, e.status, e.my_response, e.organizer_email,
+    e.organizer_self, e.attendee_count, e.has_external, e.meeting_url, e.platform, e.meeting_key,
+    e.meeting_id, e.synced_at, c.name AS calendar_name, m.id AS member_id, m.team_id, m.user_id, m.tz
+"""
+_FROM = """
+    FROM events e JOIN calendars c ON c.id = e.calendar_id
+    JOIN connections cn ON cn.id = c.connection_id JOIN members m ON m.id = cn.member_id
+"""
+
+
+# -- the planner's queue ----------------------------------------------------------------------
+
+def enqueue(db: sqlite_utils.Database, kind: str, refs: Iterable) -> None:
+    """Ask the planner to look at these events / members / meetings / teams again."""
+    db.conn.executemany("INSERT OR IGNORE INTO plan_queue (kind, ref) VALUES (?, ?)",
+                        [(kind, str(ref)) for ref in refs])
+
+
+def take_queue(db: sqlite_utils.Database, limit: int) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in db.execute("SELECT kind, ref FROM plan_queue LIMIT ?", [limit])]
+
+
+def done_queue(db: sqlite_utils.Database, items: list[tuple[str, str]]) -> None:
+    db.conn.executemany("DELETE FROM plan_queue WHERE kind = ? AND ref = ?", items)
+
+
+def queue_length(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM plan_queue").fetchone()[0]
+
+
+# -- events to plan ---------------------------------------------------------------------------
+
+def events_for_planning(db: sqlite_utils.Database, *, event_ids: list[int] = (), member_ids: list[int] = (),
+                        team_ids: list[str] = (), since: str) -> list[dict]:
+    """Event rows with their member, for events ending after `since`."""
+    found: dict[int, dict] = {}
+    for column, values in (("e.id", list(event_ids)), ("m.id", list(member_ids)), ("m.team_id", list(team_ids))):
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.query(f"SELECT {PLANNING_COLUMNS} {_FROM} WHERE {column} IN ({marks}) AND e.end_at > ?",
+                                [*chunk, since]):
+                found[row["id"]] = row
+    return list(found.values())
+
+
+def meeting_event_keys(event: dict) -> list[str]:
+    """Keys by which the same meeting is found on other calendars, best first."""
+    keys = []
+    if event.get("ical_uid"):
+        keys.append(f"uid:{uid_root(event['ical_uid'])}@{event.get('original_start') or event['start_at']}")
+    if event.get("meeting_key"):
+        keys.append(f"url:{event['meeting_key']}@{event['start_at']}")
+    return keys
+
+
+def find_meeting_by_keys(db: sqlite_utils.Database, team_id: str, keys: list[str]) -> int | None:
+    for key in keys:
+        row = db.execute("SELECT meeting_id FROM meeting_keys WHERE team_id = ? AND key = ?", [team_id, key]).fetchone()
+        if row:
+            return row[0]
+    return None
+
+
+def remember_keys(db: sqlite_utils.Database, team_id: str, keys: list[str], meeting_id: int) -> None:
+    db.conn.executemany("INSERT OR IGNORE INTO meeting_keys (team_id, key, meeting_id) VALUES (?, ?, ?)",
+                        [(team_id, key, meeting_id) for key in keys])
+
+
+def create_meeting(db: sqlite_utils.Database, *, team_id: str, identity: str, title: str, meeting_url: str | None,
+                   platform: str | None, start_at: str, end_at: str, now: str) -> int:
+    cursor = db.execute(
+        "INSERT INTO meetings (team_id, identity, title, meeting_url, platform, start_at, end_at, planned_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, identity) DO NOTHING",
+        [team_id, identity, title, meeting_url, platform, start_at, end_at, now])
+    if cursor.rowcount:
+        return cursor.lastrowid
+    return db.execute("SELECT id FROM meetings WHERE team_id = ? AND identity = ?", [team_id, identity]).fetchone()[0]
+
+
+def get_meeting(db: sqlite_utils.Database, meeting_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM meetings WHERE id = ?", [meeting_id]))
+    return rows[0] if rows else None
+
+
+def write_plans(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """rows: (event_id, member_id, meeting_id, action, reason, source, bot_config_json, now)."""
+    db.conn.executemany(
+        "INSERT INTO plans (event_id, member_id, meeting_id, action, reason, source, bot_config, planned_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET member_id = excluded.member_id, "
+        "meeting_id = excluded.meeting_id, action = excluded.action, reason = excluded.reason, "
+        "source = excluded.source, bot_config = excluded.bot_config, planned_at = excluded.planned_at", rows)
+
+
+def meeting_plans(db: sqlite_utils.Database, meeting_id: int) -> list[dict]:
+    """Plans of the events still in this meeting, with what the meeting should look like."""
+    return list(db.query(
+        "SELECT p.*, e.title, e.meeting_url, e.platform, e.start_at, e.end_at, e.status, e.synced_at, "
+        "e.series_id, e.attendee_count, e.has_external, mb.user_id, mb.tz, mb.team_id, mb.settings FROM plans p JOIN events e ON e.id = p.event_id "
+        "JOIN members mb ON mb.id = p.member_id WHERE p.meeting_id = ? AND e.meeting_id = ?",
+        [meeting_id, meeting_id]))
+
+
+def update_meeting(db: sqlite_utils.Database, meeting_id: int, **fields) -> None:
+    if "bot_config" in fields and not isinstance(fields["bot_config"], str):
+        fields["bot_config"] = json.dumps(fields["bot_config"], sort_keys=True)
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    db.execute(f"UPDATE meetings SET {assignments} WHERE id = ?", [*fields.values(), meeting_id])
