@@ -196,7 +196,7 @@ def test_record_by_number_next_and_title(slack, decide_engine):
 def test_clicking_record_in_the_list_records_and_redraws_it(slack, decide_engine):
     seed_week(slack.world)
     listing = slack.reply_to("U_ANA", "upcoming today")
-    slack.driver.click("U_ANA", listing, action_id="meeting_record", value=None, block_id=None, text="Record")
+    slack.driver.click("U_ANA", listing, action_id="meeting_record", block_id="meeting:2", text="Record")
     slack.wait(lambda: decisions(slack), what="a decision")
     assert decisions(slack)[0][:3] == ("occurrence", "record", "slack")
     redrawn = slack.wait(lambda: (lambda m: m if m.get("replaced") else None)(
