@@ -85,7 +85,7 @@ def aggregate(plans: list[EventPlan], api_choice: dict | None = None, policy: Po
     live = [p for p in plans if not (p.source == "hard" and p.reason == "the meeting is cancelled")]
     if plans and not live:
         return MeetingDesire("skip", "the meeting is cancelled", None)
-    records = sorted((p for p in live if p.action == "record"), key=lambda p: (_SOURCE_RANK[p.source], p.member_id))
+    records = sorted((p for p in live if p.action == "record"), key=lambda p: (_SOURCE_RANK[p.source], p.member_id, p.reason))
     if api_choice is not None and api_choice["action"] == "skip" and not any(p.source == "decision" for p in records):
         return MeetingDesire("skip", describe_choice("skip", api_choice.get("actor"), source="api"), None)
     if records:
