@@ -100,7 +100,8 @@ def aggregate(plans: list[EventPlan], api_choice: dict | None = None, policy: Po
         return MeetingDesire("ask", "waiting for approval", None)
     if live:
         hard = [p for p in live if p.source == "hard"]
-        return MeetingDesire("skip", (hard or live)[0].reason, None)
+        shown = min(hard or live, key=lambda p: (p.member_id, p.reason))
+        return MeetingDesire("skip", shown.reason, None)
     return MeetingDesire("skip", "no longer on any calendar", None)
 
 
