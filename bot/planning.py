@@ -97,7 +97,7 @@ def aggregate(plans: list[EventPlan], api_choice: dict | None = None, policy: Po
                              None, config)
     asks = [p for p in live if p.action == "ask"]
     if asks:
-        return MeetingDesire("ask", "waiting for approval", None)
+        return MeetingDesire("ask", min(asks, key=lambda p: (p.member_id, p.reason)).reason, None)
     if live:
         hard = [p for p in live if p.source == "hard"]
         shown = min(hard or live, key=lambda p: (p.member_id, p.reason))

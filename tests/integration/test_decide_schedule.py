@@ -234,3 +234,63 @@ async def test_duplicated_and_late_callbacks_never_go_backwards(world, tmp_path)
     assert state == "completed" and json.loads(recording)["video"] == "https://v.example/1.mp4"
     assert world.notices_text().count("Recording ready") == 1
     assert "<https://v.example/1.mp4|video> · <https://v.example/1.json|transcript>" in world.notices_text()
+
+
+@pytest.fixture
+async def fixed_world(tmp_path, google_fake, meetingbaas_fake):
+    from bot.timeutil import FixedClock
+
+    google_fake.add_account(ANA)
+    clock = FixedClock(datetime.now(timezone.utc))
+    ctx = make_ctx(tmp_path, google_fake, clock=clock, meetingbaas_api_key=meetingbaas_fake.api_key,
+                   calbot_meetingbaas_api_url=meetingbaas_fake.url)
+    await connect(ctx, google_fake, ANA, provider="google", user_id="U_ANA")
+    yield World(ctx, google_fake, meetingbaas_fake), clock
+    await close_ctx(ctx)
+
+
+async def test_an_unanswered_approval_resolves_to_the_policy_default_before_the_start(fixed_world):
+    world, clock = fixed_world
+    start = (clock.now() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    world.google.add_event(ANA, "Unanswered", start, conference="meet")
+    await world.converge()
+    [question] = world.outbox("approval:")
+    assert "Record Unanswered?" in question["payload"]["text"]
+
+    clock.advance(minutes=27)  # under 3 minutes before the start: too late to ask any longer
+    await world.converge()
+    [settled] = world.outbox("approval:")
+    assert "No answer before the meeting — not recorded (policy default: skip)" in settled["payload"]["text"]
+    assert world.ctx.db.execute("SELECT status FROM approvals").fetchone()[0] == "expired"
+    assert world.recorder.active_bots() == []
+
+
+async def test_when_the_policy_default_is_record_an_unanswered_approval_records(fixed_world):
+    world, clock = fixed_world
+    world.ctx.db.execute("UPDATE workspaces SET policy = ?",
+                         [json.dumps({"default_action": "record", "external_needs_approval": True})])
+    start = (clock.now() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    world.google.add_event(ANA, "External", start, conference="meet", attendees=["guest@elsewhere.org"])
+    await world.converge()
+    assert world.meeting("External")["reason"] == "policy: external meetings need approval"
+    clock.advance(minutes=27)
+    await world.converge()
+    [bot] = world.recorder.active_bots()
+    assert bot.join_at == start
+    assert "recording (policy default)" in world.outbox("approval:")[0]["payload"]["text"]
+
+
+async def test_a_move_inside_the_recorders_lock_window_is_reported_not_lost(world):
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
+    event = world.google.add_event(ANA, "Last minute", start, conference="meet")
+    await world.converge()
+    decide_event(world.ctx, member_id=world.member("U_ANA"), event_id=world.event_id("U_ANA", "Last minute"),
+                 action="record", scope="occurrence", actor="U_ANA")
+    await world.converge()
+    [bot] = world.recorder.active_bots()
+    world.recorder.advance(minutes=7)  # the recorder now sees the bot inside its 4-minute lock
+    world.google.move_event(ANA, event["id"], start + timedelta(hours=2))
+    await world.converge()
+    assert world.recorder.bot(bot.bot_id).join_at == start  # the recorder would not move it
+    assert "the bot could no longer be moved" in world.notices_text()
+    assert world.ctx.db.execute("SELECT COUNT(*) FROM bots WHERE state = 'scheduled'").fetchone()[0] == 1
