@@ -70,3 +70,19 @@ def test_check_with_bad_setting_exits_1_naming_it(tmp_path):
     result = run(["check"], tmp_path, CALBOT_SYNC_DAYS="lots")
     assert result.returncode == 1
     assert "CALBOT_SYNC_DAYS" in result.stdout
+
+
+def test_check_passes_against_working_upstreams_and_names_a_refused_key(tmp_path, slack_fake, google_fake,
+                                                                        microsoft_fake, meetingbaas_fake):
+    env = {"CALBOT_DATABASE": str(tmp_path / "c.db"), "CALBOT_SECRET_KEY": new_secret_key(),
+           "SLACK_BOT_TOKEN": "xoxb-check", "SLACK_SIGNING_SECRET": "s",
+           "CALBOT_SLACK_API_URL": f"{slack_fake.url}/api/",
+           "MEETINGBAAS_API_KEY": meetingbaas_fake.api_key, "CALBOT_MEETINGBAAS_API_URL": meetingbaas_fake.url,
+           **google_fake.env(), **microsoft_fake.env()}
+    result = run(["check"], tmp_path, **env)
+    assert result.returncode == 0, result.stdout
+    for name in ("database", "slack", "google", "microsoft", "meetingbaas"):
+        assert f"✓ {name}" in result.stdout
+    refused = run(["check"], tmp_path, **{**env, "MEETINGBAAS_API_KEY": "wrong"})
+    assert refused.returncode == 1
+    assert "✗ meetingbaas: MEETINGBAAS_API_KEY was refused" in refused.stdout

@@ -294,3 +294,28 @@ async def test_a_move_inside_the_recorders_lock_window_is_reported_not_lost(worl
     assert world.recorder.bot(bot.bot_id).join_at == start  # the recorder would not move it
     assert "the bot could no longer be moved" in world.notices_text()
     assert world.ctx.db.execute("SELECT COUNT(*) FROM bots WHERE state = 'scheduled'").fetchone()[0] == 1
+
+
+async def test_series_always_survives_this_and_following_and_a_full_resync(world):
+    start = tomorrow_at(8)
+    master = world.google.add_recurring(ANA, "Team sync", start, count=4, interval=timedelta(days=7),
+                                        conference="meet")
+    await world.converge()
+    first = world.ctx.db.execute("SELECT id FROM events WHERE title = 'Team sync' ORDER BY start_at LIMIT 1").fetchone()[0]
+    decide_event(world.ctx, member_id=world.member("U_ANA"), event_id=first, action="record", scope="series",
+                 actor="U_ANA")
+    await world.converge()
+    assert len(world.recorder.active_bots()) == 4
+
+    # "This and following": Google ends the series and makes a new one an hour later.
+    world.google.split_series(ANA, master["id"], start + timedelta(days=14), shift=timedelta(hours=1))
+    await world.converge()
+    joins = sorted(b.join_at for b in world.recorder.active_bots())
+    assert joins == [start, start + timedelta(days=7), start + timedelta(days=14, hours=1),
+                     start + timedelta(days=21, hours=1)]
+
+    # The provider forgets our sync token: a full resync keeps every choice and every bot.
+    world.google.invalidate_sync_tokens(ANA)
+    await world.converge()
+    assert sorted(b.join_at for b in world.recorder.active_bots()) == joins
+    assert world.ctx.db.execute("SELECT COUNT(*) FROM decisions WHERE scope = 'series'").fetchone()[0] == 2
