@@ -29,8 +29,21 @@ def enqueue(db: sqlite_utils.Database, kind: str, refs: Iterable) -> None:
                         [(kind, str(ref)) for ref in refs])
 
 
+def expand_queue(db: sqlite_utils.Database, *, since: str) -> None:
+    """Turn "a member's / a team's events" into the events themselves, so that each planning
+    step handles a bounded batch however big the workspace is."""
+    for kind, column in (("member", "m.id"), ("team", "m.team_id")):
+        refs = [r[0] for r in db.execute("SELECT ref FROM plan_queue WHERE kind = ?", [kind])]
+        for ref in refs:
+            value = int(ref) if kind == "member" else ref
+            db.execute(f"INSERT OR IGNORE INTO plan_queue (kind, ref) SELECT 'event', CAST(e.id AS TEXT) {_FROM} "
+                       f"WHERE {column} = ? AND e.end_at > ?", [value, since])
+            db.execute("DELETE FROM plan_queue WHERE kind = ? AND ref = ?", [kind, ref])
+
+
 def take_queue(db: sqlite_utils.Database, limit: int) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in db.execute("SELECT kind, ref FROM plan_queue LIMIT ?", [limit])]
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT kind, ref FROM plan_queue WHERE kind IN ('event', 'meeting') LIMIT ?", [limit])]
 
 
 def done_queue(db: sqlite_utils.Database, items: list[tuple[str, str]]) -> None:
@@ -43,18 +56,14 @@ def queue_length(db: sqlite_utils.Database) -> int:
 
 # -- events to plan ---------------------------------------------------------------------------
 
-def events_for_planning(db: sqlite_utils.Database, *, event_ids: list[int] = (), member_ids: list[int] = (),
-                        team_ids: list[str] = (), since: str) -> list[dict]:
+def events_for_planning(db: sqlite_utils.Database, *, event_ids: list[int], since: str) -> list[dict]:
     """Event rows with their member, for events ending after `since`."""
-    found: dict[int, dict] = {}
-    for column, values in (("e.id", list(event_ids)), ("m.id", list(member_ids)), ("m.team_id", list(team_ids))):
-        for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in db.query(f"SELECT {PLANNING_COLUMNS} {_FROM} WHERE {column} IN ({marks}) AND e.end_at > ?",
-                                [*chunk, since]):
-                found[row["id"]] = row
-    return list(found.values())
+    found = []
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found += db.query(f"SELECT {PLANNING_COLUMNS} {_FROM} WHERE e.id IN ({marks}) AND e.end_at > ?", [*chunk, since])
+    return found
 
 
 def meeting_event_keys(event: dict) -> list[str]:

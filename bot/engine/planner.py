@@ -47,6 +47,7 @@ class Planner:
         with transaction(db):
             self._read_change_feed()
             self._maybe_sweep(now)
+            store.expand_queue(db, since=to_iso(now))
             items = store.take_queue(db, BATCH)
             touched = self._plan(items, now) if items else set()
             store.done_queue(db, items)
@@ -98,9 +99,7 @@ class Planner:
             by_kind[kind].append(ref)
         touched = {int(m) for m in by_kind["meeting"]}
         since = to_iso(now)
-        events = store.events_for_planning(
-            db, event_ids=[int(e) for e in by_kind["event"]], member_ids=[int(m) for m in by_kind["member"]],
-            team_ids=by_kind["team"], since=since)
+        events = store.events_for_planning(db, event_ids=[int(e) for e in by_kind["event"]], since=since)
         if not events:
             return touched
         member_ids = sorted({e["member_id"] for e in events})
