@@ -29,16 +29,18 @@ def enqueue(db: sqlite_utils.Database, kind: str, refs: Iterable) -> None:
                         [(kind, str(ref)) for ref in refs])
 
 
-def expand_queue(db: sqlite_utils.Database, *, since: str) -> None:
-    """Turn "a member's / a team's events" into the events themselves, so that each planning
-    step handles a bounded batch however big the workspace is."""
-    for kind, column in (("member", "m.id"), ("team", "m.team_id")):
-        refs = [r[0] for r in db.execute("SELECT ref FROM plan_queue WHERE kind = ?", [kind])]
-        for ref in refs:
-            value = int(ref) if kind == "member" else ref
-            db.execute(f"INSERT OR IGNORE INTO plan_queue (kind, ref) SELECT 'event', CAST(e.id AS TEXT) {_FROM} "
-                       f"WHERE {column} = ? AND e.end_at > ?", [value, since])
-            db.execute("DELETE FROM plan_queue WHERE kind = ? AND ref = ?", [kind, ref])
+def expand_queue(db: sqlite_utils.Database, *, since: str, members_per_step: int = 25) -> None:
+    """Turn "a team's events" into its members, and a few members at a time into their events,
+    so that each planning step handles a bounded batch however big the workspace is."""
+    for (team,) in db.execute("SELECT ref FROM plan_queue WHERE kind = 'team'").fetchall():
+        db.execute("INSERT OR IGNORE INTO plan_queue (kind, ref) SELECT 'member', CAST(id AS TEXT) FROM members "
+                   "WHERE team_id = ?", [team])
+        db.execute("DELETE FROM plan_queue WHERE kind = 'team' AND ref = ?", [team])
+    members = db.execute("SELECT ref FROM plan_queue WHERE kind = 'member' LIMIT ?", [members_per_step]).fetchall()
+    for (member,) in members:
+        db.execute(f"INSERT OR IGNORE INTO plan_queue (kind, ref) SELECT 'event', CAST(e.id AS TEXT) {_FROM} "
+                   "WHERE m.id = ? AND e.end_at > ?", [int(member), since])
+        db.execute("DELETE FROM plan_queue WHERE kind = 'member' AND ref = ?", [member])
 
 
 def take_queue(db: sqlite_utils.Database, limit: int) -> list[tuple[str, str]]:
@@ -114,13 +116,47 @@ def write_plans(db: sqlite_utils.Database, rows: list[tuple]) -> None:
         "source = excluded.source, bot_config = excluded.bot_config, planned_at = excluded.planned_at", rows)
 
 
-def meeting_plans(db: sqlite_utils.Database, meeting_id: int) -> list[dict]:
-    """Plans of the events still in this meeting, with what the meeting should look like."""
-    return list(db.query(
-        "SELECT p.*, e.title, e.meeting_url, e.platform, e.start_at, e.end_at, e.status, e.synced_at, "
-        "e.series_id, e.attendee_count, e.has_external, mb.user_id, mb.tz, mb.team_id, mb.settings FROM plans p JOIN events e ON e.id = p.event_id "
-        "JOIN members mb ON mb.id = p.member_id WHERE p.meeting_id = ? AND e.meeting_id = ?",
-        [meeting_id, meeting_id]))
+def _in_chunks(db: sqlite_utils.Database, sql: str, ids: list[int]) -> list[dict]:
+    """Rows of `sql` (with one `{marks}` placeholder list) for all `ids`, 500 at a time."""
+    rows: list[dict] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows += db.query(sql.format(marks=",".join("?" * len(chunk))), chunk)
+    return rows
+
+
+def get_meetings(db: sqlite_utils.Database, meeting_ids: list[int]) -> dict[int, dict]:
+    return {r["id"]: r for r in _in_chunks(db, "SELECT * FROM meetings WHERE id IN ({marks})", meeting_ids)}
+
+
+def plans_of_meetings(db: sqlite_utils.Database, meeting_ids: list[int]) -> dict[int, list[dict]]:
+    """Plans of the events still in each meeting, with what the meeting should look like."""
+    found: dict[int, list[dict]] = {m: [] for m in meeting_ids}
+    for row in _in_chunks(db, (
+            "SELECT p.*, e.title, e.meeting_url, e.platform, e.start_at, e.end_at, e.status, e.synced_at, "
+            "e.series_id, e.attendee_count, e.has_external, mb.user_id, mb.tz, mb.team_id, mb.settings "
+            "FROM plans p JOIN events e ON e.id = p.event_id AND e.meeting_id = p.meeting_id "
+            "JOIN members mb ON mb.id = p.member_id WHERE p.meeting_id IN ({marks})"), meeting_ids):
+        found[row["meeting_id"]].append(row)
+    return found
+
+
+def meetings_with_approvals(db: sqlite_utils.Database, meeting_ids: list[int]) -> set[int]:
+    return {r["meeting_id"] for r in _in_chunks(
+        db, "SELECT DISTINCT meeting_id FROM approvals WHERE meeting_id IN ({marks})", meeting_ids)}
+
+
+def api_choices(db: sqlite_utils.Database, meeting_ids: list[int]) -> dict[int, dict]:
+    """The latest team-level (API) choice per meeting."""
+    subjects = {f"meeting:{m}": m for m in meeting_ids}
+    found: dict[int, dict] = {}
+    for start in range(0, len(meeting_ids), 500):
+        chunk = [f"meeting:{m}" for m in meeting_ids[start:start + 500]]
+        marks = ",".join("?" * len(chunk))
+        for row in db.query(f"SELECT * FROM decisions WHERE scope = 'meeting' AND subject IN ({marks}) "
+                            "ORDER BY updated_at, id", chunk):
+            found[subjects[row["subject"]]] = row
+    return found
 
 
 def update_meeting(db: sqlite_utils.Database, meeting_id: int, **fields) -> None:

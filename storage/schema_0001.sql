@@ -196,6 +196,8 @@ CREATE TABLE approvals (
     resolved_at TEXT,
     UNIQUE (member_id, meeting_id)
 );
+CREATE INDEX approvals_meeting ON approvals (meeting_id);
+CREATE INDEX approvals_due ON approvals (status, expires_at);
 
 -- A recording bot: desired by a meeting (or an API call), actual at the recorder.
 CREATE TABLE bots (

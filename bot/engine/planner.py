@@ -25,7 +25,7 @@ from bot.planning import EventPlan, aggregate, plan_event
 from bot.rules import MeetingFacts, Policy
 from bot.timeutil import parse_iso, to_iso, zone
 from storage import meetings as store
-from storage.decisions import meeting_decision, member_decisions, occurrence_subject, series_subjects
+from storage.decisions import member_decisions, occurrence_subject, series_subjects
 from storage.events import transaction
 from storage.rules import member_policy, member_rules, workspace_policy
 
@@ -34,7 +34,7 @@ log = logging.getLogger("calbot.planner")
 CURSOR = "planner"
 SWEEP_CURSOR = "planner:last_sweep"
 SWEEP_EVERY = timedelta(minutes=30)
-BATCH = 500
+BATCH = 250  # events per step: keeps each step (and the event loop) short
 
 
 class Planner:
@@ -154,19 +154,27 @@ class Planner:
 
     def _aggregate(self, meeting_ids: set[int], now: datetime) -> bool:
         db, changed = self.ctx.db, False
-        for meeting_id in sorted(meeting_ids):
-            meeting = store.get_meeting(db, meeting_id)
+        ids = sorted(meeting_ids)
+        meetings = store.get_meetings(db, ids)
+        plans_by_meeting = store.plans_of_meetings(db, ids)
+        choices = store.api_choices(db, ids)
+        asked_before = store.meetings_with_approvals(db, ids)
+        policies: dict[str, Policy] = {}
+        for meeting_id in ids:
+            meeting = meetings.get(meeting_id)
             if meeting is None:
                 continue
-            rows = store.meeting_plans(db, meeting_id)
+            rows = plans_by_meeting[meeting_id]
             plans = [EventPlan(r["member_id"], r["action"], r["reason"], r["source"], json.loads(r["bot_config"]))
                      for r in rows]
-            policy = workspace_policy(db, meeting["team_id"])
-            desire = aggregate(plans, meeting_decision(db, meeting["team_id"], meeting_id), policy)
+            team = meeting["team_id"]
+            if team not in policies:
+                policies[team] = workspace_policy(db, team)
+            desire = aggregate(plans, choices.get(meeting_id), policies[team])
             # requested_by keeps the last person who asked, so "bot cancelled" reaches them too.
             fields = {"desired": desire.desired, "reason": desire.reason,
                       "requested_by": desire.requested_by or meeting["requested_by"],
-                      "bot_config": json.dumps(desire.bot_config or policy.bot_config(), sort_keys=True)}
+                      "bot_config": json.dumps(desire.bot_config or policies[team].bot_config(), sort_keys=True)}
             shown = _representative(rows)
             if shown is not None:
                 fields.update(title=shown["title"], meeting_url=shown["meeting_url"], platform=shown["platform"],
@@ -175,7 +183,8 @@ class Planner:
                 fields["planned_at"] = to_iso(now)
                 store.update_meeting(db, meeting_id, **fields)
                 changed = True
-            approvals.keep_in_step(self.ctx, meeting_id, rows, now)
+            if meeting_id in asked_before or any(p.action == "ask" for p in plans):
+                approvals.keep_in_step(self.ctx, meeting_id, rows, now)
         return changed
 
 
