@@ -30,3 +30,4 @@ class AppContext:
     slack: "SlackGateway | None" = None
     providers: dict[str, Any] = field(default_factory=dict)   # name -> CalendarProvider
     recorder: Any = None                                      # Recorder, when configured
+    slack_gate: Any = None                                    # handlers.slack.ack_first.QuietGate

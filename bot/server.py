@@ -141,7 +141,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
         @app.post("/slack/events")
         async def slack_events(request: Request):
-            return await slack_handler.handle(request)
+            ctx.slack_gate.enter()  # work after other acks waits while Slack waits for this one
+            try:
+                return await slack_handler.handle(request)
+            finally:
+                ctx.slack_gate.leave()
 
         if bolt_app.oauth_flow is not None:
             @app.get("/slack/install")

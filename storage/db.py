@@ -31,9 +31,24 @@ def open_database(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Dat
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        # No checkpoint inside our own commits: copying the WAL into the database file and
+        # fsyncing it would hold the event loop (and every Slack ack) for as long as the disk
+        # takes. `checkpoint` does it from a worker thread on its own connection instead
+        # (bot/engine/checkpoints.py).
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open database {path!r} (CALBOT_DATABASE): {exc}") from exc
     db = sqlite_utils.Database(conn)
     if migrate:
         apply_migrations(db)
     return db
+
+
+def checkpoint(path: str | Path) -> tuple[int, int, int]:
+    """Copy the WAL back into the database file without blocking writers (PASSIVE), on a
+    connection of its own — made to run in a worker thread. Returns SQLite's (busy, log, done)."""
+    conn = sqlite3.connect(str(path), timeout=30)
+    try:
+        return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+    finally:
+        conn.close()

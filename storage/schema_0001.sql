@@ -73,6 +73,7 @@ CREATE TABLE calendars (
     UNIQUE (connection_id, provider_calendar_id)
 );
 CREATE INDEX calendars_due ON calendars (selected, next_sync_at);
+CREATE INDEX calendars_synced ON calendars (last_synced_at);
 
 -- A Google watch channel or a Graph subscription for one calendar.
 CREATE TABLE push_channels (
@@ -125,6 +126,7 @@ CREATE TABLE events (
 CREATE INDEX events_start ON events (start_at);
 CREATE INDEX events_series ON events (series_id);
 CREATE INDEX events_meeting ON events (meeting_key, start_at);
+CREATE INDEX events_meeting_id ON events (meeting_id);
 
 -- The change feed: one row per real change the syncer saw, consumed by cursor.
 CREATE TABLE changes (
@@ -179,6 +181,7 @@ CREATE TABLE decisions (
     updated_at  TEXT NOT NULL
 );
 CREATE UNIQUE INDEX decisions_key ON decisions (team_id, COALESCE(member_id, 0), scope, subject);
+CREATE INDEX decisions_updated ON decisions (updated_at);
 
 -- An approval request DM for one member and meeting.
 CREATE TABLE approvals (

@@ -173,12 +173,10 @@ class HomePublisher:
 
 
 _TOUCHED_SQL = """
-SELECT DISTINCT cn.member_id FROM meetings mt JOIN events e ON e.meeting_id = mt.id
-  JOIN calendars c ON c.id = e.calendar_id JOIN connections cn ON cn.id = c.connection_id
-  WHERE mt.planned_at >= :since
-UNION SELECT DISTINCT cn.member_id FROM bots b JOIN events e ON e.meeting_id = b.meeting_id
-  JOIN calendars c ON c.id = e.calendar_id JOIN connections cn ON cn.id = c.connection_id
-  WHERE b.updated_at >= :since
+SELECT DISTINCT cn.member_id FROM events e JOIN calendars c ON c.id = e.calendar_id
+  JOIN connections cn ON cn.id = c.connection_id
+  WHERE e.meeting_id IN (SELECT id FROM meetings WHERE planned_at >= :since
+                         UNION SELECT meeting_id FROM bots WHERE updated_at >= :since)
 UNION SELECT member_id FROM decisions WHERE updated_at >= :since AND member_id IS NOT NULL
 UNION SELECT member_id FROM rules WHERE updated_at >= :since
 UNION SELECT member_id FROM connections WHERE updated_at >= :since

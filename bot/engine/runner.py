@@ -20,6 +20,8 @@ from bot.errors import reference_id
 log = logging.getLogger("calbot.engine")
 
 Step = Callable[[], Awaitable[bool]]
+# A step longer than this holds up everything else in the process (Slack acks included): say so.
+SLOW_STEP_SECONDS = 0.1
 
 
 @dataclass
@@ -88,9 +90,13 @@ class Engine:
                 result = "error"
                 log.error("loop %s failed: %s", loop.name, exc, exc_info=exc,
                           extra={"ref": reference_id(), "loop": loop.name, "failures": loop.failures})
+            took = time.perf_counter() - started
+            if took > SLOW_STEP_SECONDS:
+                log.warning("loop %s step took %.0f ms", loop.name, took * 1000,
+                            extra={"loop": loop.name, "ms": round(took * 1000)})
             if self.metrics is not None:
                 self.metrics.loop_runs.labels(loop.name, result).inc()
-                self.metrics.loop_seconds.labels(loop.name).observe(time.perf_counter() - started)
+                self.metrics.loop_seconds.labels(loop.name).observe(took)
             if more:
                 await asyncio.sleep(0)  # let requests in between batches
                 continue

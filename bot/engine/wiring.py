@@ -8,6 +8,10 @@ from bot.context import AppContext
 def register_loops(ctx: AppContext) -> None:
     """Add every engine loop to `ctx.engine`."""
     from bot.engine.notifier import Notifier
+    from bot.engine.checkpoints import Checkpointer
+
+    # SQLite's WAL is folded back into the database from a worker thread, never inside a commit.
+    ctx.engine.add("checkpoint", Checkpointer(ctx).step, interval=10.0)
 
     ctx.engine.add("notifier", Notifier(ctx).step, interval=2.0)
 

@@ -46,6 +46,7 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
         return None
     if settings.slack_bot_token:
         app = AsyncApp(
+            process_before_response=True,  # with handlers/slack/ack_first.py: answers at ack()
             token=settings.slack_bot_token,
             signing_secret=settings.slack_signing_secret,
             client=make_client(settings, settings.slack_bot_token),
@@ -69,6 +70,7 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
             callback_options=_install_callbacks(ctx),
         )
         app = AsyncApp(
+            process_before_response=True,  # with handlers/slack/ack_first.py: answers at ack()
             signing_secret=settings.slack_signing_secret,
             oauth_settings=oauth_settings,
             # given here too so that Bolt's authorize (and its token rotation) uses our client and
@@ -84,9 +86,11 @@ def build_slack_app(ctx: AppContext) -> AsyncApp | None:
         )
         ctx.slack = SlackGateway(settings, installation_store=installation_store, token_rotator=rotator, db=ctx.db)
 
-    from handlers.slack import register_all
+    from handlers.slack import ack_first, register_all
 
     register_all(app, ctx)
+    ctx.slack_gate = ack_first.QuietGate()
+    ack_first.install(app, ctx.slack_gate)
     return app
 
 

@@ -59,13 +59,14 @@ def register(app, ctx: AppContext) -> None:
         if errors:
             await ack(response_action="errors", errors=errors)
             return
+        # Saved before the modal closes: what the person sees next already has it.
+        update_member_settings(ctx.db, member["id"], **changes)
         await ack()
-        await save(body=body, client=client, member=member, changes=changes, previous=previous)
+        await after_save(body=body, client=client, member=member, changes=changes, previous=previous)
 
     # After the ack nothing may escape: Bolt's runner would lose the ack it already sent.
     @friendly("settings form")
-    async def save(body, client, member, changes, previous):
-        update_member_settings(ctx.db, member["id"], **changes)
+    async def after_save(body, client, member, changes, previous):
         channel = changes.get("notice_channel")
         if channel and channel != previous:
             intro_notice(ctx, member, channel)
