@@ -32,6 +32,19 @@ class BotOptions(BaseModel):
     speech_to_text: bool | None = None
 
 
+def _choose(request: Request, principal: Principal, event_id: str, action: str, choose) -> EventBotChoice:
+    """Run `choose(number)` for a visible event, turning the engine's refusals into API errors."""
+    number = _event_number(principal, request, event_id)
+    try:
+        result = choose(number)
+    except UserError as exc:
+        raise ApiError(422, str(exc).replace("*", "")) from None
+    except LookupError:
+        raise not_found(f"event {event_id}") from None
+    return EventBotChoice(event_id=event_id, action=action, scope=result["scope"],
+                          event=get_event(context(request).db, principal, number))
+
+
 def _event_number(principal: Principal, request: Request, event_id: str) -> int:
     number = parse_public_id(event_id)
     if number is None or find_event_row(context(request).db, principal, number) is None:
@@ -47,18 +60,10 @@ async def schedule_bot(request: Request, event_id: str = Path(max_length=32),
                        principal: Principal = Depends(require_principal)) -> EventBotChoice:
     from bot.engine.requests import schedule_event_bot
 
-    number = _event_number(principal, request, event_id)
-    ctx = context(request)
-    try:
-        result = schedule_event_bot(ctx, team_id=principal.team_id, event_id=number, all_occurrences=all_occurrences,
-                                    actor=principal.actor, member_id=principal.member_id,
-                                    bot_config=options.model_dump(exclude_none=True) if options else None)
-    except UserError as exc:
-        raise ApiError(422, str(exc).replace("*", "")) from None
-    except LookupError:
-        raise not_found(f"event {event_id}") from None
-    return EventBotChoice(event_id=event_id, action="record", scope=result["scope"],
-                          event=get_event(ctx.db, principal, number))
+    return _choose(request, principal, event_id, "record", lambda number: schedule_event_bot(
+        context(request), team_id=principal.team_id, event_id=number, all_occurrences=all_occurrences,
+        actor=principal.actor, member_id=principal.member_id,
+        bot_config=options.model_dump(exclude_none=True) if options else None))
 
 
 @router.delete("/calendars/events/{event_id}/bot", response_model=EventBotChoice,
@@ -68,14 +73,6 @@ async def unschedule_bot(request: Request, event_id: str = Path(max_length=32),
                          principal: Principal = Depends(require_principal)) -> EventBotChoice:
     from bot.engine.requests import cancel_event_bot
 
-    number = _event_number(principal, request, event_id)
-    ctx = context(request)
-    try:
-        result = cancel_event_bot(ctx, team_id=principal.team_id, event_id=number, all_occurrences=all_occurrences,
-                                  actor=principal.actor, member_id=principal.member_id)
-    except UserError as exc:
-        raise ApiError(422, str(exc).replace("*", "")) from None
-    except LookupError:
-        raise not_found(f"event {event_id}") from None
-    return EventBotChoice(event_id=event_id, action="skip", scope=result["scope"],
-                          event=get_event(ctx.db, principal, number))
+    return _choose(request, principal, event_id, "skip", lambda number: cancel_event_bot(
+        context(request), team_id=principal.team_id, event_id=number, all_occurrences=all_occurrences,
+        actor=principal.actor, member_id=principal.member_id))

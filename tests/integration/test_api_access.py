@@ -8,14 +8,7 @@ from datetime import timedelta
 import pytest
 
 from storage.api_keys import revoke_api_key
-from tests.integration.api_seed import ApiEnv, add_calendar, add_event, add_member, api_key
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = ApiEnv(tmp_path)
-    yield env
-    env.close()
+from tests.integration.api_seed import add_calendar, add_event, add_member, api_key
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.api_seed import ApiEnv, add_calendar, add_event, add_member, api_key
+from tests.integration.api_seed import add_calendar, add_event, add_member, api_key
 
 TEAM = "T_BOTS"
 ENGINE = importlib.util.find_spec("bot.engine.requests") is not None
 needs_engine = pytest.mark.skipif(not ENGINE, reason="needs bot/engine/requests.py (not landed yet)")
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = ApiEnv(tmp_path)
-    yield env
-    env.close()
 
 
 @pytest.fixture

@@ -9,17 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.integration.api_seed import (
-    ApiEnv, add_bot, add_calendar, add_event, add_meeting, add_member, api_key,
+    add_bot, add_calendar, add_event, add_meeting, add_member, api_key,
 )
 
 TEAM = "T_EVENTS"
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = ApiEnv(tmp_path)
-    yield env
-    env.close()
 
 
 @pytest.fixture

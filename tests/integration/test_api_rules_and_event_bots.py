@@ -6,16 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.api_seed import ApiEnv, add_calendar, add_event, add_member, api_key
+from tests.integration.api_seed import add_calendar, add_event, add_member, api_key
 
 TEAM = "T_RULES"
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = ApiEnv(tmp_path)
-    yield env
-    env.close()
 
 
 @pytest.fixture

@@ -13,18 +13,11 @@ from standardwebhooks import Webhook
 from bot.engine.webhooks_out import WebhookDeliverer, WebhookProducer
 from storage import webhooks as store
 from tests.integration.api_seed import (
-    ApiEnv, add_bot, add_calendar, add_change, add_event, add_meeting, add_member, api_key, set_bot_state,
+    add_bot, add_calendar, add_change, add_event, add_meeting, add_member, api_key, set_bot_state,
 )
 from tests.integration.webhook_receiver import WebhookReceiver
 
 TEAM = "T_HOOKS"
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = ApiEnv(tmp_path)
-    yield env
-    env.close()
 
 
 @pytest.fixture
