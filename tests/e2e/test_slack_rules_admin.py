@@ -1,0 +1,132 @@
+"""End to end: the rules modal (add with a preview, reorder, edit, delete) and the admins' views
+(workspace policy, members' calendars), driven through the buttons calbot actually shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.e2e.slack_rig import TEAM, start_rig
+from tests.fakes.slack_driver import build_state
+from tests.slack_payloads import assert_all_payloads_valid
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
+
+
+@pytest.fixture
+def slack(tmp_path, slack_fake):
+    slack_fake.add_user("U_ANA", team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
+    slack_fake.add_user("U_BOSS", team_id=TEAM, tz="Europe/Paris", name="The Boss", is_admin=True)
+    rig = start_rig(tmp_path, slack_fake, clock=NOW)
+    rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
+    rig.world.event("U_ANA", "Acme demo", NOW + timedelta(hours=2))
+    rig.world.event("U_ANA", "Standup", NOW + timedelta(hours=3))
+    try:
+        yield rig
+        assert_all_payloads_valid(slack_fake)
+    finally:
+        rig.calbot.kill()
+        rig.db.close()
+
+
+def rules_in_db(slack) -> list[str]:
+    import json
+
+    return [json.loads(r[0])["conditions"][0].get("text", "?") for r in
+            slack.db.execute("SELECT rule FROM rules ORDER BY position").fetchall()]
+
+
+def rule_lines(view: dict) -> list[str]:
+    return [b["text"]["text"] for b in view["blocks"] if b.get("block_id", "").startswith("rule:")]
+
+
+def open_rules(slack) -> dict:
+    assert slack.driver.slash("U_ANA", "rules").status_code == 200
+    return slack.wait(lambda: slack.fake.top_view("U_ANA"), what="the rules modal")
+
+
+def test_add_a_rule_with_a_preview_then_it_decides(slack):
+    listing = open_rules(slack)
+    assert "No rules yet" in slack.fake.text_of(listing)
+    slack.driver.click_modal("U_ANA", action_id="rule_add")
+    editor = slack.wait(lambda: (lambda v: v if v and v["callback_id"] == "rule_editor" else None)(
+        slack.fake.top_view("U_ANA")), what="the rule editor")
+    slack.fake.set_view_state(editor["id"], build_state(editor, {"title": {"value": "demo"}}))
+    slack.driver.click_modal("U_ANA", action_id="rule_preview")
+    previewed = slack.wait(lambda: (lambda v: v if "Matches" in slack.fake.text_of(v) else None)(
+        slack.fake.top_view("U_ANA")), what="the preview")
+    assert "Matches 1 of your 2 meetings" in slack.fake.text_of(previewed)
+    assert "Acme demo" in slack.fake.text_of(previewed) and "Standup" not in slack.fake.text_of(previewed)
+
+    slack.driver.submit_view("U_ANA", previewed, values={"title": {"value": "demo"}, "action": {"value": "record"}})
+    assert rules_in_db(slack) == ["demo"]
+    back = slack.wait(lambda: (lambda v: v if "title contains 'demo'" in slack.fake.text_of(v) else None)(
+        slack.fake.top_view("U_ANA")), what="the list showing the new rule")
+    assert back["callback_id"] == "rules_list"
+    reason = slack.wait(lambda: slack.db.execute(
+        "SELECT reason FROM meetings WHERE title = 'Acme demo'").fetchone(), what="the planner's decision")
+    assert reason[0] == "rule 1: title contains 'demo'"
+
+
+def test_bad_input_in_the_editor_says_what_to_fix(slack):
+    open_rules(slack)
+    slack.driver.click_modal("U_ANA", action_id="rule_add")
+    editor = slack.wait(lambda: (lambda v: v if v and v["callback_id"] == "rule_editor" else None)(
+        slack.fake.top_view("U_ANA")))
+    response = slack.driver.submit_view("U_ANA", editor, values={
+        "pattern": {"value": "(unclosed"}, "min_attendees": {"value": "three"}})
+    assert response.json()["response_action"] == "errors"
+    errors = slack.fake.view_errors(editor["id"])
+    assert errors["min_attendees"] == "A whole number, like 3."
+    assert errors["pattern"].startswith("Not a valid regular expression")
+    assert rules_in_db(slack) == []
+
+
+def test_reorder_edit_and_delete_from_the_rule_menu(slack):
+    from bot.rules import Rule, TitleContains
+    from bot.timeutil import Clock
+    from storage.rules import add_rule
+
+    member = slack.member_id("U_ANA")
+    for text in ("first", "second"):
+        add_rule(slack.db, member, Rule(action="skip", conditions=[TitleContains(text=text)]), clock=Clock())
+    listing = open_rules(slack)
+    second = [b["block_id"] for b in listing["blocks"] if b.get("block_id", "").startswith("rule:")][1]
+    slack.driver.select("U_ANA", listing, "rule_menu", f"up:{second.split(':')[1]}", block_id=second)
+    slack.wait(lambda: rules_in_db(slack) == ["second", "first"], what="the move")
+    listing = slack.wait(lambda: (lambda v: v if "second" in rule_lines(v)[0] else None)(
+        slack.fake.top_view("U_ANA")), what="the list redrawn")
+    first = [b["block_id"] for b in listing["blocks"] if b.get("block_id", "").startswith("rule:")][1]
+    slack.driver.select("U_ANA", listing, "rule_menu", f"delete:{first.split(':')[1]}", block_id=first)
+    slack.wait(lambda: rules_in_db(slack) == ["second"], what="the delete")
+
+
+def test_admins_edit_the_workspace_policy_and_see_everyones_connections(slack):
+    # not synced yet: calbot reads the Slack profile (is_admin) on first contact
+    slack.world.member("U_BOSS", tz="Europe/Paris", name="The Boss", connected=False, profile_synced=False)
+    slack.driver.home_opened("U_BOSS")
+    home = slack.wait(lambda: slack.fake.home_view("U_BOSS"), what="the admin's Home")
+    slack.driver.click_home("U_BOSS", action_id="home_policy")
+    modal = slack.wait(lambda: slack.fake.top_view("U_BOSS"), what="the policy modal")
+    assert modal["callback_id"] == "workspace_policy" and home
+    slack.driver.submit_view("U_BOSS", modal, values={
+        "bot_name": {"value": "Acme Notetaker"}, "external_needs_approval": {"value": ["on"]},
+        "never_record_titles": {"value": "1:1\ninterview"}})
+    policy = slack.wait(lambda: slack.db.execute("SELECT policy FROM workspaces").fetchone()[0], what="the policy")
+    assert '"bot_name": "Acme Notetaker"' in policy and '"never_record_titles": ["1:1", "interview"]' in policy
+    assert slack.db.execute("SELECT action FROM audit_log").fetchone()[0] == "policy.update"
+
+    slack.driver.click_home("U_BOSS", action_id="home_admin_health")
+    health = slack.wait(lambda: (lambda v: v if v and "Members' calendars" in v["title"]["text"] else None)(
+        slack.fake.top_view("U_BOSS")), what="the health view")
+    assert "<@U_ANA>" in slack.fake.text_of(health) and "working" in slack.fake.text_of(health)
+
+
+def test_non_admins_are_not_offered_the_admin_buttons(slack):
+    from bot.views.home import ADMIN_HEALTH_ACTION, POLICY_ACTION
+
+    slack.driver.home_opened("U_ANA")
+    home = slack.wait(lambda: slack.fake.home_view("U_ANA"), what="Ana's Home")
+    assert POLICY_ACTION not in str(home) and ADMIN_HEALTH_ACTION not in str(home)
+    assert "home_rules" in str(home)
