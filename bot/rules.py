@@ -228,6 +228,14 @@ class TimeWindow(_Condition):
             raise ValueError("weekdays are 0 (Monday) to 6 (Sunday), at least one")
         return sorted(set(value))
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, value: time | None) -> time | None:
+        # The window is read on the member's own clock, so an offset would silently mean nothing.
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("times are on the member's own clock; leave out the UTC offset")
+        return value
+
     @model_validator(mode="after")
     def _order(self) -> "TimeWindow":
         if self.end is not None and self.end <= self.start:

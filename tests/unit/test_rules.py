@@ -77,6 +77,7 @@ def test_every_condition_matches_and_describes_itself():
     {"action": "record", "conditions": [{"type": "matches", "pattern": "(unclosed"}]},
     {"action": "record", "conditions": [{"type": "attendee_count", "min": 5, "max": 2}]},
     {"action": "record", "conditions": [{"type": "time_window", "start": "12:00", "end": "09:00"}]},
+    {"action": "record", "conditions": [{"type": "time_window", "start": "09:00", "end": "12:00+01:00"}]},
     {"action": "maybe"},
     {"action": "record", "conditions": [{"type": "no_such_condition"}]},
     {"action": "record", "surprise": True},
