@@ -44,7 +44,7 @@ from bot.calendars.base import (
     SyncTokenExpired,
     TokenSet,
 )
-from bot.calendars.links import detect_meeting, normalize_join_url
+from bot.calendars.links import detect_meeting
 from bot.calendars.provider_http import internal_domains, is_external, permanent, read_json, retry_after
 from bot.config import Settings
 from bot.models import Attendee, NormalizedEvent
@@ -350,7 +350,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
         attendees=attendees,
         meeting_url=meeting.url if meeting else None,
         platform=meeting.platform if meeting else None,
-        meeting_key=normalize_join_url(meeting.url) if meeting else None,
+        meeting_key=meeting.key if meeting else None,
         provider_updated=_instant(updated, None) if updated else None,
     )
 

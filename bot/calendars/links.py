@@ -23,7 +23,7 @@ import html
 import re
 from bisect import bisect_right, insort
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +34,8 @@ PLATFORMS = ("zoom", "meet", "teams", "webex", "goto", "chime", "whereby", "jits
 class Meeting:
     url: str  # canonical join URL a person would click
     platform: str  # one of PLATFORMS
+    # normalize_join_url(url), known already from the detection: saves classifying the link twice
+    key: str = field(default="", compare=False)
 
 
 # Bounds that keep the cost of one event predictable whatever it contains.
@@ -63,7 +65,7 @@ def detect_meeting(provider: str, event: dict) -> Meeting | None:
         candidate = _detect(event)
     except Exception:  # last line of defence; the code paths are written not to raise
         return None
-    return Meeting(candidate.url, candidate.platform) if candidate else None
+    return Meeting(candidate.url, candidate.platform, candidate.key) if candidate else None
 
 
 def normalize_join_url(url: str) -> str:
@@ -638,9 +640,12 @@ def _is_tracking(name: str) -> bool:
     return name.startswith("utm_") or name in _TRACKING_PARAMS
 
 
+# One scan for "could there be a tracking parameter here at all" (most links have none).
+_TRACKING_HINT = re.compile("|".join(["utm_", *sorted(_TRACKING_PARAMS)]), re.IGNORECASE)
+
+
 def _without_tracking(query: str) -> str:
-    lowered = query.lower()
-    if "utm_" not in lowered and not any(name in lowered for name in _TRACKING_PARAMS):
+    if not _TRACKING_HINT.search(query):
         return query  # keep the link byte-for-byte when there is nothing to drop
     kept = [pair for pair in query.split("&") if pair and not _is_tracking(pair.partition("=")[0])]
     return "&".join(kept)

@@ -557,7 +557,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
         attendees=attendees,
         meeting_url=meeting.url if meeting else None,
         platform=meeting.platform if meeting else None,
-        meeting_key=_meeting_key(meeting.url) if meeting else None,
+        meeting_key=meeting.key if meeting else None,
         provider_updated=_parse_instant_or_none(updated),
     )
 
@@ -566,13 +566,6 @@ def _detect_meeting(raw: dict) -> Any:
     from bot.calendars.links import detect_meeting  # imported late: links.py evolves on its own
 
     return detect_meeting("microsoft", raw)
-
-
-@lru_cache(maxsize=4096)  # the same join URL recurs across a series and across calendars
-def _meeting_key(url: str) -> str:
-    from bot.calendars.links import normalize_join_url
-
-    return normalize_join_url(url)
 
 
 def merge_occurrence(occurrence: dict, master: dict) -> dict:

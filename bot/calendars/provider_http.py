@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import httpx
+import orjson
 
 from bot.calendars.base import ProviderError
 
@@ -29,7 +30,12 @@ def retry_after(response: httpx.Response) -> float | None:
 def read_json(response: httpx.Response, service: str) -> dict:
     """The JSON object of an answer, or a ProviderError naming `service` when it isn't one."""
     try:
-        data = response.json()
+        # Provider pages are the bulk of a sync's bytes: orjson decodes them ~3x faster than
+        # json; what it refuses (e.g. an integer past 64 bits) still gets the standard reader.
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            data = response.json()
     except ValueError:
         raise ProviderError(f"{service} sent an unreadable answer", status=response.status_code) from None
     if not isinstance(data, dict):

@@ -57,7 +57,7 @@ BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 1800.0
 CALL_TIMEOUT_SECONDS = 90.0   # one provider call, end to end (the HTTP client has its own)
 MAX_TOKEN_RESETS = 2          # SyncTokenExpired restarts within one run before giving up
-YIELD_EVERY = 250             # events normalized between yields to the event loop
+YIELD_EVERY = 50              # events normalized between yields to the event loop
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,9 @@ class Syncer:
         events, so webhooks and Slack requests (and the next page's download) are not held up."""
         events, removed = [], list(page.removed)
         for i, raw in enumerate(page.events):
-            if i % YIELD_EVERY == YIELD_EVERY - 1:
+            # Yield before the first event too: that is when the prefetch of the next page
+            # actually goes out; yielding often after that lets its body be read as it arrives.
+            if i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             try:
                 gone = provider.removed_id(raw)

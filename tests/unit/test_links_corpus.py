@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.calendars.links import PLATFORMS, detect_meeting
+from bot.calendars.links import PLATFORMS, detect_meeting, normalize_join_url
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "corpus" / "links"
 REQUIRED_ACCURACY = 0.99
@@ -71,3 +71,13 @@ def test_corpus_case_never_raises(case):
     from bot.calendars import links
 
     links._detect(case["event"])
+
+
+@pytest.mark.parametrize("case", load_corpus(), ids=lambda case: case["source"])
+def test_detected_key_is_the_links_normal_form(case):
+    # The adapters store Meeting.key as the event's meeting key instead of classifying the
+    # link a second time; it must be exactly what normalize_join_url says of the link.
+    for provider in ("google", "microsoft"):
+        meeting = detect_meeting(provider, case["event"])
+        if meeting is not None:
+            assert meeting.key == normalize_join_url(meeting.url)

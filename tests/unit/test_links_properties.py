@@ -131,7 +131,9 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 @given(join_links)
 def test_every_generated_link_is_detected_as_itself(link):
     url, platform = link
-    assert in_description(url) == Meeting(url, platform)
+    meeting = in_description(url)
+    assert meeting == Meeting(url, platform)
+    assert meeting.key == normalize_join_url(url)
 
 
 @FAST
@@ -159,7 +161,9 @@ def test_stable_under_safelinks_and_redirects(link, prefix, depth, in_href):
     for level in range(depth):
         wrapped = safelink(wrapped) if level % 2 == 0 else google_redirect(wrapped)
     content = f'{html.escape(prefix)} <a href="{html.escape(wrapped)}">Join</a>' if in_href else f"{prefix} {wrapped} "
-    assert in_html_body(content) == Meeting(url, platform)
+    meeting = in_html_body(content)
+    assert meeting == Meeting(url, platform)
+    assert meeting.key == normalize_join_url(wrapped) == normalize_join_url(url)
 
 
 @FAST
@@ -293,8 +297,9 @@ def test_adversarial_50kb_bodies_are_fast(pieces):
     unit = "".join(pieces)
     body = (unit * (50 * 1024 // len(unit) + 1))[: 50 * 1024]
     for event in ({"description": body}, {"body": {"contentType": "html", "content": body}}, {"location": body}):
-        started = time.perf_counter()
+        # CPU time of this thread: a busy machine (parallel tests, CI neighbours) must not fail it.
+        started = time.thread_time()
         detect_meeting("google", event)
-        elapsed = time.perf_counter() - started
+        elapsed = time.thread_time() - started
         # Target < 5 ms (measured figures in tests/bench/README.md); 50 ms is slack for CI.
         assert elapsed < 0.05, f"{elapsed * 1000:.1f} ms for unit {unit[:60]!r}"
