@@ -50,6 +50,22 @@ class NormalizedEvent(BaseModel):
     meeting_key: str | None = None        # normalized join URL (links.normalize_join_url)
     provider_updated: datetime | None = None
 
+    @classmethod
+    def from_adapter(cls, **values) -> "NormalizedEvent":
+        """An event from values an adapter has already typed, every field given.
+
+        What `model_construct` does, less its per-field default and alias handling (~4 µs an
+        event, ~5% of a full sync's CPU); with a field missing it *is* model_construct.
+        """
+        if len(values) != len(cls.model_fields):
+            return cls.model_construct(**values)
+        event = cls.__new__(cls)
+        object.__setattr__(event, "__dict__", values)
+        object.__setattr__(event, "__pydantic_fields_set__", set(values))
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        return event
+
     @property
     def attendee_count(self) -> int:
         return sum(1 for a in self.attendees if not a.resource)

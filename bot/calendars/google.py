@@ -331,7 +331,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
     status = raw.get("status") or "confirmed"
     original = raw.get("originalStartTime")
     updated = raw.get("updated")
-    return NormalizedEvent.model_construct(
+    return NormalizedEvent.from_adapter(
         provider_event_id=raw["id"],
         ical_uid=raw.get("iCalUID"),
         series_id=raw.get("recurringEventId"),

@@ -538,7 +538,7 @@ def normalize(raw: dict[str, Any], context: EventContext) -> NormalizedEvent | N
         loc.get("displayName") for loc in raw.get("locations") or () if loc.get("displayName"))
     original = raw.get("originalStart")
     updated = raw.get("lastModifiedDateTime")
-    return NormalizedEvent.model_construct(
+    return NormalizedEvent.from_adapter(
         provider_event_id=event_id,
         ical_uid=raw.get("iCalUId"),
         series_id=raw.get("seriesMasterId"),

@@ -137,6 +137,13 @@ def test_every_generated_link_is_detected_as_itself(link):
 
 
 @FAST
+@given(meet_links)
+def test_canonical_meet_shortcut_agrees_with_full_classification(link):
+    url, _ = link
+    assert links._conference_field_candidates(url) == [links._classify(url, trusted=True)]
+
+
+@FAST
 @given(join_links, prose, before_link, after_link, prose)
 def test_stable_under_surrounding_text(link, prefix, left, right, suffix):
     url, platform = link

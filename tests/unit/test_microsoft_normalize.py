@@ -285,3 +285,21 @@ def test_normalises_at_least_10000_events_per_second():
         if best >= 10_000:
             break
     assert best >= 10_000, f"{best:,.0f} events/s"
+
+
+def test_adapters_build_complete_valid_events():
+    """Both adapters take NormalizedEvent's fast constructor; what it builds must be exactly what
+    pydantic would validate from the same data, with every field set."""
+    from bot.calendars import google
+    from bot.models import NormalizedEvent
+
+    google_raw = {"id": "g1", "summary": "Demo", "status": "confirmed", "hangoutLink": "https://meet.google.com/abc-defg-hij",
+                  "start": {"dateTime": "2026-03-02T15:00:00Z"}, "end": {"dateTime": "2026-03-02T15:30:00Z"},
+                  "organizer": {"email": "ana@contoso.com", "self": True},
+                  "attendees": [{"email": "bo@partner.com", "responseStatus": "accepted"}]}
+    google_context = EventContext(account_email="ana@contoso.com", calendar_id="primary", calendar_timezone="UTC",
+                                  internal_domains=frozenset({"contoso.com"}))
+    for event in (normalize(variant(), ANA), google.normalize(google_raw, google_context)):
+        assert event.model_fields_set == set(NormalizedEvent.model_fields)
+        assert NormalizedEvent.model_validate(event.model_dump()) == event
+        assert event.meeting_key and event.attendees and event.start_at.tzinfo is not None
