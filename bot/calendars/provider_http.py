@@ -30,7 +30,7 @@ def retry_after(response: httpx.Response) -> float | None:
 def read_json(response: httpx.Response, service: str) -> dict:
     """The JSON object of an answer, or a ProviderError naming `service` when it isn't one."""
     try:
-        # Provider pages are the bulk of a sync's bytes: orjson decodes them ~3x faster than
+        # Provider pages are the bulk of a sync's bytes: orjson decodes them ~2.5x faster than
         # json; what it refuses (e.g. an integer past 64 bits) still gets the standard reader.
         try:
             data = orjson.loads(response.content)
