@@ -13,11 +13,11 @@ Every verdict carries a reason a person can read ("rule 2: title contains 'demo'
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Annotated, Any, Literal, Union
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Action = Literal["record", "ask", "skip"]
@@ -83,14 +83,11 @@ class TextMatches(_Condition):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
+        compile_pattern(value)
         return value
 
     def matches(self, facts: MeetingFacts) -> bool:
-        regex = _compiled(self.pattern)
+        regex = compile_pattern(self.pattern)
         # Descriptions are bounded so that no pattern can spend long on a huge body.
         texts = {"title": [facts.title], "description": [facts.description[:20000]],
                  "any": [facts.title, facts.description[:20000]]}[self.field]
@@ -392,13 +389,26 @@ def platform_name(platform: str | None) -> str:
     return _PLATFORM_NAMES.get(platform or "", "no link")
 
 
-_REGEX_CACHE: dict[str, re.Pattern] = {}
+# Patterns come from members and the API and run against every meeting title on the engine's
+# event loop: a backtracking engine would let "(a+)+$" freeze the whole server on one title.
+# RE2 matches in linear time; what it cannot do (backreferences, lookaround) is refused up front.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.case_sensitive = False
+_RE2_OPTIONS.log_errors = False
+_REGEX_CACHE: dict[str, Any] = {}
 
 
-def _compiled(pattern: str) -> re.Pattern:
+def compile_pattern(pattern: str):
+    """The compiled (case-insensitive, linear-time) pattern, or ValueError saying what is wrong."""
     regex = _REGEX_CACHE.get(pattern)
     if regex is None:
+        try:
+            regex = re2.compile(pattern, _RE2_OPTIONS)
+        except re2.error as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            raise ValueError(f"not a valid regular expression: {reason} (no backreferences or lookaround: "
+                             f"patterns must run in linear time)") from None
         if len(_REGEX_CACHE) > 1000:
             _REGEX_CACHE.clear()
-        regex = _REGEX_CACHE[pattern] = re.compile(pattern, re.IGNORECASE)
+        _REGEX_CACHE[pattern] = regex
     return regex

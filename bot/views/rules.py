@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import time as _time
 
 from pydantic import ValidationError
@@ -114,6 +113,10 @@ def rule_editor(rule=None, *, rule_id: int | None = None, preview: list[str] | N
         text("name", "Name (optional)", now["name"], "To recognise it in the list, e.g. Sales demos", 100),
         actions(button("Preview", PREVIEW_ACTION), block_id="preview"),
     ]
+    kept = _kept_lines(rule)
+    if kept:
+        blocks.insert(-1, context(escape("Also part of this rule, kept as it is (change it through the API): "
+                                         + "; ".join(kept))[:2900]))
     if preview is not None:
         blocks.append(context("\n".join(preview)[:2900] or "It matches none of your next meetings."))
     return {"type": "modal", "callback_id": EDITOR_CALLBACK, "title": plain("Edit rule" if rule_id else "New rule", 24),
@@ -121,16 +124,52 @@ def rule_editor(rule=None, *, rule_id: int | None = None, preview: list[str] | N
             "private_metadata": json.dumps({"rule": rule_id, "root": root_view_id}), "blocks": blocks}
 
 
+# Condition kinds the editor has a field for; anything else a rule holds (set through the API,
+# or a second condition of a kind) is shown as text and kept exactly as it is.
+_EDITABLE_KINDS = ("title_contains", "matches", "organizer_is_me", "has_external_guests", "recurring", "platform",
+                   "attendee_count", "time_window")
+
+
+def _editable(condition) -> bool:
+    if condition.type == "title_contains":
+        return not condition.include_description
+    if condition.type == "matches":
+        return condition.field == "title"
+    return condition.type in _EDITABLE_KINDS
+
+
+def split_for_editor(rule) -> tuple[dict, list]:
+    """(the first condition of each kind the editor shows, by kind; every other condition)."""
+    shown, kept = {}, []
+    for condition in rule.conditions if rule is not None else ():
+        if _editable(condition) and condition.type not in shown:
+            shown[condition.type] = condition
+        else:
+            kept.append(condition)
+    return shown, kept
+
+
+def _kept_lines(rule) -> list[str]:
+    """What the editor keeps without showing a field for it, in words."""
+    if rule is None:
+        return []
+    _, kept = split_for_editor(rule)
+    lines = [condition.describe() for condition in kept]
+    bot = rule.bot.model_dump(exclude_none=True)
+    if bot:
+        lines.append("bot settings: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in bot.items()))
+    return lines
+
+
 def _describe_current(rule) -> dict:
-    """The editor's fields for an existing rule (conditions the editor can't show are kept aside)."""
+    """The editor's fields for an existing rule."""
     now = {"action": "record", "title": None, "pattern": None, "organizer": "any", "external": "any",
            "recurring": "any", "platforms": [], "min": None, "max": None, "weekdays": [], "after": None,
            "before": None, "name": None}
     if rule is None:
         return now
     now["action"], now["name"] = rule.action, rule.name or None
-    for condition in rule.conditions:
-        kind = condition.type
+    for kind, condition in split_for_editor(rule)[0].items():
         if kind == "title_contains":
             now["title"] = condition.text
         elif kind == "matches":
@@ -167,19 +206,20 @@ def _state(view: dict) -> dict:
     return out
 
 
-def parse_rule_editor(view: dict):
-    """(Rule or None, errors by block id) from the editor's state."""
-    from bot.rules import Rule
+def parse_rule_editor(view: dict, editing=None):
+    """(Rule or None, errors by block id) from the editor's state. `editing` is the stored rule
+    being changed: what the editor has no field for (see split_for_editor) is carried over."""
+    from bot.rules import Rule, compile_pattern
 
     state, errors, conditions = _state(view), {}, []
     if state.get("title"):
         conditions.append({"type": "title_contains", "text": state["title"]})
     if state.get("pattern"):
         try:
-            re.compile(state["pattern"])
+            compile_pattern(state["pattern"])
             conditions.append({"type": "matches", "pattern": state["pattern"]})
-        except re.error as exc:
-            errors["pattern"] = f"Not a valid regular expression: {exc}"[:150]
+        except ValueError as exc:
+            errors["pattern"] = str(exc)[:1].upper() + str(exc)[1:150]
     if state.get("organizer") in ("me", "other"):
         conditions.append({"type": "organizer_is_me", "value": state["organizer"] == "me"})
     if state.get("external") in ("yes", "no"):
@@ -220,9 +260,12 @@ def parse_rule_editor(view: dict):
             conditions.append(condition)
     if errors:
         return None, errors
+    kept = split_for_editor(editing)[1] if editing is not None else []
+    conditions += [condition.model_dump() for condition in kept]
+    bot = editing.bot.model_dump() if editing is not None else {}
     try:
         rule = Rule.model_validate({"action": state.get("action") or "record", "name": state.get("name") or "",
-                                    "conditions": conditions})
+                                    "conditions": conditions, "bot": bot})
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
         block = "pattern" if "regular expression" in message else "title"

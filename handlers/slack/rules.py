@@ -35,6 +35,12 @@ def _changed(ctx: AppContext, member: dict) -> None:
     ctx.engine.poke("planner")
 
 
+def _editing(ctx: AppContext, member: dict, meta: dict):
+    """The stored rule the editor is changing (None for a new one, or one deleted meanwhile)."""
+    rule_id = meta.get("rule")
+    return dict(_rules(ctx, member)).get(int(rule_id)) if rule_id else None
+
+
 def preview_lines(ctx: AppContext, member: dict, rule) -> list[str]:
     """Which of the member's next meetings this rule would match, in words."""
     now = ctx.clock.now()
@@ -109,7 +115,7 @@ def register(app, ctx: AppContext) -> None:
         member = await acting_member(ctx, client, body)
         view = body["view"]
         meta = json.loads(view.get("private_metadata") or "{}")
-        rule, errors = parse_rule_editor(view)
+        rule, errors = parse_rule_editor(view, _editing(ctx, member, meta))
         lines = preview_lines(ctx, member, rule) if rule else [f"Fix first: {next(iter(errors.values()))}"]
         # Keep what was typed: the editor is rebuilt from the parsed rule.
         await client.views_update(view_id=view["id"], hash=view.get("hash"),
@@ -118,13 +124,13 @@ def register(app, ctx: AppContext) -> None:
 
     @app.view(EDITOR_CALLBACK)
     async def editor_submitted(ack, body, view, client):
-        rule, errors = parse_rule_editor(view)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
         team_id, user_id = team_and_user(body)
         member = ensure_member(ctx.db, team_id, user_id, clock=ctx.clock)
         meta = json.loads(view.get("private_metadata") or "{}")
+        rule, errors = parse_rule_editor(view, _editing(ctx, member, meta))
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
         # Saved before the editor closes: the list it returns to already shows it.
         updated = bool(meta.get("rule")) and update_rule(ctx.db, member["id"], int(meta["rule"]), rule, clock=ctx.clock)
         if not updated:

@@ -102,6 +102,49 @@ def test_reorder_edit_and_delete_from_the_rule_menu(slack):
     slack.wait(lambda: rules_in_db(slack) == ["second"], what="the delete")
 
 
+def test_editing_in_slack_keeps_what_the_editor_has_no_field_for(slack):
+    """A rule made through the API can hold conditions and bot settings the Slack editor does not
+    show; changing its title there must not quietly drop them."""
+    import json
+
+    from bot.rules import MyResponse, OrganizerDomain, Rule, TitleContains
+    from bot.timeutil import Clock
+    from storage.rules import add_rule
+
+    member = slack.member_id("U_ANA")
+    add_rule(slack.db, member, Rule.model_validate({
+        "action": "record", "bot": {"bot_name": "Scribe"},
+        "conditions": [TitleContains(text="demo").model_dump(), OrganizerDomain(domains=["acme.com"]).model_dump(),
+                       MyResponse(responses=["accepted"]).model_dump(),
+                       TitleContains(text="q3").model_dump()]}), clock=Clock())
+    listing = open_rules(slack)
+    rule_block = next(b["block_id"] for b in listing["blocks"] if b.get("block_id", "").startswith("rule:"))
+    slack.driver.select("U_ANA", listing, "rule_menu", f"edit:{rule_block.split(':')[1]}", block_id=rule_block)
+    editor = slack.wait(lambda: (lambda v: v if v and v["callback_id"] == "rule_editor" else None)(
+        slack.fake.top_view("U_ANA")), what="the rule editor")
+    shown = slack.fake.text_of(editor)
+    assert "kept as it is" in shown and "acme.com" in shown and "Scribe" in shown and "'q3'" in shown
+
+    slack.driver.submit_view("U_ANA", editor, values={"title": {"value": "acme demo"}, "action": {"value": "skip"}})
+    stored = slack.wait(lambda: (lambda r: json.loads(r[0]) if r and json.loads(r[0])["action"] == "skip" else None)(
+        slack.db.execute("SELECT rule FROM rules").fetchone()), what="the edited rule")
+    kinds = [c["type"] for c in stored["conditions"]]
+    assert kinds == ["title_contains", "organizer_domain", "my_response", "title_contains"]
+    assert stored["conditions"][0]["text"] == "acme demo" and stored["conditions"][3]["text"] == "q3"
+    assert stored["bot"]["bot_name"] == "Scribe"
+
+
+def test_a_pattern_that_could_backtrack_forever_is_refused_with_a_reason(slack):
+    open_rules(slack)
+    slack.driver.click_modal("U_ANA", action_id="rule_add")
+    editor = slack.wait(lambda: (lambda v: v if v and v["callback_id"] == "rule_editor" else None)(
+        slack.fake.top_view("U_ANA")))
+    response = slack.driver.submit_view("U_ANA", editor, values={"pattern": {"value": r"(\w+)\1"}})
+    assert response.json()["response_action"] == "errors"
+    assert "linear time" in slack.fake.view_errors(editor["id"])["pattern"]
+    assert rules_in_db(slack) == []
+
+
 def test_admins_edit_the_workspace_policy_and_see_everyones_connections(slack):
     # not synced yet: calbot reads the Slack profile (is_admin) on first contact
     slack.world.member("U_BOSS", tz="Europe/Paris", name="The Boss", connected=False, profile_synced=False)

@@ -124,3 +124,21 @@ def test_properties_of_evaluation(facts, rules, default):
     if first is not None:
         assert verdict.action == rules[first - 1].action
         assert verdict.reason.startswith(f"rule {first}")
+
+
+def test_title_patterns_run_in_linear_time():
+    """A member's pattern is tried on every meeting title on the engine's event loop: the classic
+    catastrophic-backtracking pattern must answer at once, and what needs backtracking is refused."""
+    import time as clock
+
+    rule = Rule.model_validate({"action": "record", "conditions": [{"type": "matches", "pattern": "(a+)+$"}]})
+    from dataclasses import replace
+
+    facts = replace(DEMO, title="a" * 5000 + "!")
+    started = clock.thread_time()
+    assert rule.matches(facts) is False
+    assert clock.thread_time() - started < 0.05
+    with pytest.raises(ValidationError, match="linear time"):
+        Rule.model_validate({"action": "record", "conditions": [{"type": "matches", "pattern": r"(\w)\1"}]})
+    assert Rule.model_validate({"action": "record", "conditions": [
+        {"type": "matches", "pattern": r"^(Acme|Globex)\b"}]}).matches(MeetingFacts(title="ACME weekly"))
