@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.rules import Policy
 from bot.views.common import context, escape, plain, section
+from storage.settings import TeamDigest
 
 POLICY_CALLBACK = "workspace_policy"
 MAX_HEALTH_ROWS = 95  # a view holds 100 blocks
@@ -15,7 +16,11 @@ def _opt(text: str, value: str) -> dict:
     return {"text": plain(text), "value": value}
 
 
-def policy_modal(policy: Policy) -> dict:
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def policy_modal(policy: Policy, *, digest_channel: str | None = None, digest: TeamDigest | None = None,
+                 tz: str = "UTC") -> dict:
     def choose(block_id: str, label: str, options: dict, current: str) -> dict:
         opts = [_opt(t, v) for v, t in options.items()]
         return {"type": "input", "block_id": block_id, "label": plain(label),
@@ -54,8 +59,56 @@ def policy_modal(policy: Policy) -> dict:
             {"type": "input", "block_id": "never_record_titles", "optional": True,
              "label": plain("Never record meetings whose title contains"), "element": never,
              "hint": plain("One per line, e.g. 1:1, interview, HR", 150)},
+            *_team_digest_blocks(digest_channel, digest or TeamDigest(digest_tz=tz), tz),
         ],
     }
+
+
+def _team_digest_blocks(channel_id: str | None, digest: TeamDigest, tz: str) -> list[dict]:
+    """The optional channel digest of the day's recorded meetings: where, when, which days."""
+    channel = {"type": "conversations_select", "action_id": "value", "placeholder": plain("No team digest"),
+               "filter": {"include": ["public", "private"], "exclude_bot_users": True,
+                          "exclude_external_shared_channels": True}}
+    if channel_id:
+        channel["initial_conversation"] = channel_id
+    day_options = [_opt(name, str(i)) for i, name in enumerate(DAY_NAMES)]
+    days = {"type": "checkboxes", "action_id": "value", "options": day_options}
+    chosen = [o for o in day_options if int(o["value"]) in digest.digest_days]
+    if chosen:
+        days["initial_options"] = chosen
+    zone = digest.digest_tz if channel_id else tz
+    return [
+        section(f"*Team digest* — the day's recorded meetings, posted in a channel ({escape(zone)} time)."),
+        {"type": "input", "block_id": "team_digest_channel", "optional": True, "label": plain("Post it in"),
+         "element": channel, "hint": plain("Leave empty for none. For a private channel, invite @calbot there first.",
+                                           150)},
+        {"type": "input", "block_id": "team_digest_time", "label": plain("At"),
+         "element": {"type": "timepicker", "action_id": "value", "initial_time": digest.digest_time}},
+        {"type": "input", "block_id": "team_digest_days", "optional": True, "label": plain("On"), "element": days},
+    ]
+
+
+def parse_team_digest(view: dict, *, current: TeamDigest, current_channel: str | None,
+                      tz: str) -> tuple[str | None, TeamDigest | None, dict]:
+    """(channel or None, schedule, errors by block id) from the policy modal. A newly chosen
+    schedule is in the admin's time zone (the modal says so); an unchanged one keeps its zone."""
+    values = (view.get("state") or {}).get("values") or {}
+
+    def get(block: str) -> dict:
+        return (values.get(block) or {}).get("value") or {}
+
+    channel = get("team_digest_channel").get("selected_conversation") or None
+    time = get("team_digest_time").get("selected_time") or current.digest_time
+    days = sorted(int(o["value"]) for o in get("team_digest_days").get("selected_options") or [])
+    if channel and not days:
+        return None, None, {"team_digest_days": "Pick at least one day, or leave the channel empty."}
+    unchanged = bool(current_channel) and time == current.digest_time and days == sorted(current.digest_days)
+    try:
+        schedule = TeamDigest(digest_time=time, digest_days=days or current.digest_days,
+                              digest_tz=current.digest_tz if unchanged else tz)
+    except ValueError:
+        return None, None, {"team_digest_time": "Pick a time."}
+    return channel, schedule, {}
 
 
 def parse_policy(view: dict, current: Policy) -> tuple[Policy | None, dict]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -157,13 +158,54 @@ def test_admins_edit_the_workspace_policy_and_see_everyones_connections(slack):
         "bot_name": {"value": "Acme Notetaker"}, "external_needs_approval": {"value": ["on"]},
         "never_record_titles": {"value": "1:1\ninterview"}})
     policy = slack.wait(lambda: slack.db.execute("SELECT policy FROM workspaces").fetchone()[0], what="the policy")
-    assert '"bot_name": "Acme Notetaker"' in policy and '"never_record_titles": ["1:1", "interview"]' in policy
+    stored = json.loads(policy)
+    assert stored["bot_name"] == "Acme Notetaker" and stored["never_record_titles"] == ["1:1", "interview"]
     assert slack.db.execute("SELECT action FROM audit_log").fetchone()[0] == "policy.update"
 
     slack.driver.click_home("U_BOSS", action_id="home_admin_health")
     health = slack.wait(lambda: (lambda v: v if v and "Members' calendars" in v["title"]["text"] else None)(
         slack.fake.top_view("U_BOSS")), what="the health view")
     assert "<@U_ANA>" in slack.fake.text_of(health) and "working" in slack.fake.text_of(health)
+
+
+def test_admins_turn_on_the_team_digest_and_the_channel_gets_it(slack):
+    slack.fake.add_channel("C0TEAM", "team-recordings", bot_member=True)
+    slack.fake.add_channel("G0SECRET", "deal-room", is_private=True)
+    slack.world.member("U_BOSS", tz="Europe/Paris", name="The Boss", connected=False, profile_synced=False)
+    from bot.rules import Rule, TitleContains
+    from bot.timeutil import Clock
+    from storage.rules import add_rule
+
+    add_rule(slack.db, slack.member_id("U_ANA"), Rule(action="record", conditions=[TitleContains(text="board")]),
+             clock=Clock())
+    slack.world.event("U_ANA", "Board prep", NOW + timedelta(hours=4), desired="record")
+    slack.driver.home_opened("U_BOSS")
+    slack.wait(lambda: slack.fake.home_view("U_BOSS"), what="the admin's Home")
+    slack.driver.click_home("U_BOSS", action_id="home_policy")
+    modal = slack.wait(lambda: slack.fake.top_view("U_BOSS"), what="the policy modal")
+    assert "Team digest" in slack.fake.text_of(modal) and "Europe/Paris" in slack.fake.text_of(modal)
+
+    # a private channel calbot was not invited to is refused with what to do
+    refused = slack.driver.submit_view("U_BOSS", modal, values={
+        "bot_name": {"value": "calbot recorder"}, "team_digest_channel": {"value": "G0SECRET"},
+        "team_digest_time": {"value": "09:30"}, "team_digest_days": {"value": ["0", "1", "2", "3", "4"]}})
+    assert refused.json()["response_action"] == "errors"
+    assert "invite" in slack.fake.view_errors(modal["id"])["team_digest_channel"]
+
+    slack.set_time(NOW + timedelta(minutes=31))         # 09:31 in Paris, a Monday: the digest is due
+    slack.driver.submit_view("U_BOSS", modal, values={
+        "bot_name": {"value": "calbot recorder"}, "team_digest_channel": {"value": "C0TEAM"},
+        "team_digest_time": {"value": "09:30"}, "team_digest_days": {"value": ["0", "1", "2", "3", "4"]}})
+    stored = slack.wait(lambda: slack.db.execute("SELECT digest_channel FROM workspaces").fetchone()[0],
+                        what="the team digest channel")
+    assert stored == "C0TEAM"
+    intro = slack.wait(lambda: [m for m in slack.fake.messages("C0TEAM") if "each day at 09:30" in m.get("text", "")],
+                       what="the channel told why calbot will post there")
+    assert "Europe/Paris" in intro[0]["text"] and "<@U_BOSS>" in intro[0]["text"]
+
+    digest = slack.wait(lambda: [m for m in slack.fake.messages("C0TEAM") if "Board prep" in slack.fake.text_of(m)],
+                        timeout=15, what="the team digest in the channel")
+    assert len(digest) == 1
 
 
 def test_non_admins_are_not_offered_the_admin_buttons(slack):
