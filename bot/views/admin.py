@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.rules import Policy
-from bot.views.common import context, escape, plain, section
+from bot.views.common import button, clip, context, divider, escape, plain, section
 from storage.settings import TeamDigest
 
 POLICY_CALLBACK = "workspace_policy"
@@ -157,3 +157,65 @@ def health_view(rows: list[dict]) -> dict:
     title = f"{len(rows)} connection(s), {broken} need attention" if broken else f"{len(rows)} connection(s), all working"
     return {"type": "modal", "title": plain("Members' calendars", 24), "close": plain("Close", 24),
             "blocks": [context(title), *blocks]}
+
+
+# -- API keys ------------------------------------------------------------------------------------
+
+API_KEYS_CALLBACK = "api_keys"
+REVOKE_KEY_ACTION = "api_key_revoke"
+MAX_KEYS_SHOWN = 40  # a section each, with the form, within a view's 100 blocks
+SCOPES = {"workspace": "The whole workspace", "me": "Only my calendars"}
+
+
+def api_keys_modal(keys: list[dict], *, created: tuple[str, str] | None = None) -> dict:
+    """The workspace's REST API keys (newest first) with a Revoke button each, and a form to
+    create one. `created` = (name, key) right after creating: the only time a key is shown."""
+    blocks: list[dict] = []
+    if created is not None:
+        name, key = created
+        blocks += [section(f":key: *{escape(name)}* — copy it now, calbot shows a key only once:\n```{key}```"),
+                   divider()]
+    live = [k for k in keys if not k["revoked_at"]]
+    for key in sorted(live, key=lambda k: k["id"], reverse=True)[:MAX_KEYS_SHOWN]:
+        scope = f"<@{key['user_id']}>'s calendars" if key["user_id"] else "the workspace"
+        used = f"last used {key['last_used_at'][:16].replace('T', ' ')} UTC" if key["last_used_at"] else "never used"
+        blocks.append(section(f"*{escape(key['name'])}* `{escape(key['prefix'])}…` — {scope}\n"
+                              f"created {key['created_at'][:10]} · {used}",
+                              accessory=_revoke_button(key), block_id=f"key:{key['id']}"))
+    if not live:
+        blocks.append(section("_No API keys yet._"))
+    revoked = len(keys) - len(live)
+    if revoked:
+        blocks.append(context(f"{revoked} revoked key(s) not shown (`calbot api-key list` shows the history)."))
+    scope_options = [_opt(text, value) for value, text in SCOPES.items()]
+    blocks += [
+        divider(),
+        section("*New key* — for scripts and the REST Calendars API (see /api/docs)."),
+        {"type": "input", "block_id": "key_name", "label": plain("Name"),
+         "element": {"type": "plain_text_input", "action_id": "value", "max_length": 60,
+                     "placeholder": plain("e.g. ci, crm-sync")}},
+        {"type": "input", "block_id": "key_scope", "label": plain("Sees"),
+         "element": {"type": "static_select", "action_id": "value", "options": scope_options,
+                     "initial_option": scope_options[0]}},
+    ]
+    return {"type": "modal", "callback_id": API_KEYS_CALLBACK, "title": plain("API keys", 24),
+            "submit": plain("Create key", 24), "close": plain("Done", 24), "blocks": blocks}
+
+
+def _revoke_button(key: dict) -> dict:
+    revoke = button("Revoke", REVOKE_KEY_ACTION, str(key["id"]), style="danger")
+    revoke["confirm"] = {"title": plain("Revoke this key?", 100),
+                         "text": plain(f"Scripts using “{clip(key['name'], 60)}” stop working at once.", 300),
+                         "confirm": plain("Revoke", 30), "deny": plain("Keep it", 30), "style": "danger"}
+    return revoke
+
+
+def parse_new_key(view: dict) -> tuple[str | None, str, dict]:
+    """(name, scope, errors by block id) from the API keys modal's form."""
+    values = (view.get("state") or {}).get("values") or {}
+    name = (((values.get("key_name") or {}).get("value") or {}).get("value") or "").strip()
+    scope = ((((values.get("key_scope") or {}).get("value") or {}).get("selected_option") or {}).get("value")
+             or "workspace")
+    if not name or not any(ch.isalnum() for ch in name):
+        return None, scope, {"key_name": "Give the key a name with at least one letter or digit."}
+    return name, scope, {}

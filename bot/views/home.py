@@ -21,6 +21,7 @@ CONNECT_ACTION = "home_connect"
 RECONNECT_ACTION = "home_reconnect"
 POLICY_ACTION = "home_policy"
 ADMIN_HEALTH_ACTION = "home_admin_health"
+API_KEYS_ACTION = "home_api_keys"
 RULES_SHOWN = 5
 
 PROVIDER_NAMES = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
@@ -107,5 +108,5 @@ def _tail(settings: MemberSettings, rules: list[str], is_admin: bool) -> list[di
     blocks.append(context(" · ".join(hints)))
     if is_admin:
         blocks.append(actions(button("Workspace policy", POLICY_ACTION), button("Members' calendars", ADMIN_HEALTH_ACTION),
-                              block_id="home:admin"))
+                              button("API keys", API_KEYS_ACTION), block_id="home:admin"))
     return blocks

@@ -208,6 +208,38 @@ def test_admins_turn_on_the_team_digest_and_the_channel_gets_it(slack):
     assert len(digest) == 1
 
 
+def test_admins_create_and_revoke_api_keys_from_slack_and_the_key_works(slack):
+    import httpx
+
+    slack.world.member("U_BOSS", tz="Europe/Paris", name="The Boss", connected=False, profile_synced=False)
+    slack.driver.home_opened("U_BOSS")
+    slack.wait(lambda: slack.fake.home_view("U_BOSS"), what="the admin's Home")
+    slack.driver.click_home("U_BOSS", action_id="home_api_keys")
+    modal = slack.wait(lambda: slack.fake.top_view("U_BOSS"), what="the API keys modal")
+    assert modal["callback_id"] == "api_keys" and "No API keys yet" in slack.fake.text_of(modal)
+
+    answer = slack.driver.submit_view("U_BOSS", modal, values={"key_name": {"value": "crm sync"},
+                                                               "key_scope": {"value": "workspace"}}).json()
+    assert answer["response_action"] == "update"
+    shown = slack.fake.text_of(answer["view"])
+    key = shown.split("```")[1]
+    assert "copy it now" in shown and key.startswith("cbk_")
+    events = httpx.get(f"{slack.calbot.url}/api/calendars/events", headers={"x-spoke-api-key": key}, timeout=10)
+    assert events.status_code == 200 and any(e["title"] == "Acme demo" for e in events.json()["events"])
+    stored = slack.db.execute("SELECT key_hash FROM api_keys").fetchone()[0]
+    assert key not in stored                      # only its hash is kept
+
+    listing = slack.wait(lambda: (lambda v: v if v and "crm sync" in slack.fake.text_of(v) else None)(
+        slack.fake.top_view("U_BOSS")), what="the modal listing the key")
+    slack.driver.click_modal("U_BOSS", action_id="api_key_revoke")
+    slack.wait(lambda: slack.db.execute("SELECT revoked_at FROM api_keys").fetchone()[0], what="the revocation")
+    assert listing
+    refused = httpx.get(f"{slack.calbot.url}/api/calendars/events", headers={"x-spoke-api-key": key}, timeout=10)
+    assert refused.status_code == 401
+    actions = [r[0] for r in slack.db.execute("SELECT action FROM audit_log ORDER BY id")]
+    assert actions == ["api_key.create", "api_key.revoke"]
+
+
 def test_non_admins_are_not_offered_the_admin_buttons(slack):
     from bot.views.home import ADMIN_HEALTH_ACTION, POLICY_ACTION
 
