@@ -94,7 +94,7 @@ def aggregate(plans: list[EventPlan], api_choice: dict | None = None, policy: Po
     if api_choice is not None and api_choice["action"] == "record":
         config = (policy or Policy()).bot_config(_overrides(api_choice))
         return MeetingDesire("record", describe_choice("record", api_choice.get("actor"), source="api"),
-                             None, config)
+                             api_requester(api_choice, live), config)
     asks = [p for p in live if p.action == "ask"]
     if asks:
         return MeetingDesire("ask", min(asks, key=lambda p: (p.member_id, p.reason)).reason, None)
@@ -103,6 +103,16 @@ def aggregate(plans: list[EventPlan], api_choice: dict | None = None, policy: Po
         shown = min(hard or live, key=lambda p: (p.member_id, p.reason))
         return MeetingDesire("skip", shown.reason, None)
     return MeetingDesire("skip", "no longer on any calendar", None)
+
+
+def api_requester(api_choice: dict, plans: list[EventPlan]) -> int | None:
+    """Who an API-requested bot is for, so that Slack tells them about it like about any other bot:
+    the member the request was made for (a member key's, or a workspace key's `member`), else the
+    owner of a calendar the meeting is on. A link-only bot asked for with a workspace key is
+    nobody's: there is no one to tell."""
+    if api_choice.get("member_id") is not None:
+        return api_choice["member_id"]
+    return min((p.member_id for p in plans), default=None)
 
 
 def _overrides(choice: dict) -> BotOverrides | None:

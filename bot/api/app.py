@@ -28,8 +28,11 @@ whole workspace; a member key (`--user`) sees only that member's calendars.
 **Errors** are always `{"error": {"code": "...", "message": "..."}}`: 401 for a missing or bad key,
 404 for anything that does not exist *or is not yours*, 400/422 for bad input.
 
-**Pagination.** Lists that can grow take `limit` and return `next_cursor`; pass it back as
-`cursor` for the next page.
+**Pagination.** The lists that grow without bound, `GET /calendars/events` and
+`GET /webhooks/{id}/deliveries`, take `limit` and return `next_cursor`; pass it back as `cursor`
+for the next page (`null`: the last page). The other lists (`/calendars/providers`, `/calendars`,
+`/rules`, `/webhooks`) are short and come whole: what a workspace connected, a member's rules in
+the order they are tried, at most 20 webhooks.
 
 **Webhooks** are signed per [Standard Webhooks](https://www.standardwebhooks.com/)
 (`webhook-id`, `webhook-timestamp`, `webhook-signature`); verify them with the secret shown

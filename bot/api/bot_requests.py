@@ -10,6 +10,7 @@ from bot.api.errors import ApiError
 from bot.api.schemas import CreateBotRequest, SpeechToText
 from bot.api.timeparams import parse_time
 from bot.calendars.links import detect_meeting
+from bot.engine.requests import soonest_join_time
 
 PROVIDER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 OFF = {"", "none", "off", "false", "no"}
@@ -44,9 +45,20 @@ def meeting_link(url: str) -> tuple[str, str]:
     return meeting.url, meeting.platform
 
 
+def requested_join_time(body: CreateBotRequest, now: datetime) -> datetime:
+    """When the bot joins, as the engine takes it: the time the request gives, or for "join now"
+    (no time given) the soonest time the recorder accepts — "now" itself has passed by the time
+    the engine sees it."""
+    return join_time(body, now) if _time_names(body) else soonest_join_time(now)
+
+
+def _time_names(body: CreateBotRequest) -> list[str]:
+    return [name for name in ("scheduled_time", "start_time", "join_at") if getattr(body, name)]
+
+
 def join_time(body: CreateBotRequest, now: datetime) -> datetime:
     """When the bot should join: `scheduled_time`, else `start_time`, else `join_at`, else now."""
-    names = [name for name in ("scheduled_time", "start_time", "join_at") if getattr(body, name)]
+    names = _time_names(body)
     if not names:
         return now.replace(microsecond=0)
     values = {parse_time(getattr(body, name), name) for name in names}

@@ -1,4 +1,5 @@
-"""What the API reads: connections, calendars and events, always scoped to the caller.
+"""What the API reads: connections, calendars, events and webhook deliveries, always scoped to
+the caller.
 
 Every query joins up to `members.team_id` (and `connections.member_id` for a member key), so an
 object of another workspace or member is simply not found — the handler answers 404, never 403,
@@ -17,6 +18,7 @@ from bot.api.errors import ApiError
 from bot.api.pagination import encode_cursor
 from bot.api.schemas import Attendee, Calendar, Event, Organizer, Provider, Recording
 from bot.timeutil import parse_iso
+from storage import webhooks as webhook_store
 
 LIVE_BOT_STATES = ("pending", "creating", "scheduled", "updating")
 IN_CALL_BOT_STATES = ("joining", "in_call")
@@ -134,9 +136,16 @@ class EventFilters:
     include_cancelled: bool = False
 
 
-def _event_where(principal: Principal, filters: EventFilters) -> tuple[list[str], list]:
+def _visible_events(principal: Principal) -> tuple[list[str], list]:
+    """Events the caller may see: in its scope, on calendars calbot syncs, of accounts still
+    connected. The list and the single-event routes share this, so an id the list hides is not
+    found by id either."""
     where, params = _scope(principal)
-    clauses = [where, "c.selected = 1", "conn.status != 'disconnected'"]
+    return [where, "c.selected = 1", "conn.status != 'disconnected'"], params
+
+
+def _event_where(principal: Principal, filters: EventFilters) -> tuple[list[str], list]:
+    clauses, params = _visible_events(principal)
     if not filters.include_cancelled:
         clauses.append("e.status != 'cancelled'")
     if filters.start_time:
@@ -189,11 +198,17 @@ def list_events(db: sqlite_utils.Database, principal: Principal, filters: EventF
         params.append(filters.recording)
     sql = f"SELECT * FROM ({sql}) ORDER BY start_at, id LIMIT ?"
     params.append(limit + 1)
-    rows = list(db.query(sql, params))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1]["start_at"], rows[-1]["id"]) if more and rows else None
+    rows, cursor = _page(list(db.query(sql, params)), limit, "start_at")
     return [event_model(row) for row in rows], cursor
+
+
+def _page(rows: list[dict], limit: int, sort_column: str) -> tuple[list[dict], str | None]:
+    """The first `limit` of `rows` (queried with one extra row to learn whether there is more), and
+    the cursor of the next page: the sort key of this page's last row, or None at the end."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1][sort_column], rows[-1]["id"])
 
 
 def get_event(db: sqlite_utils.Database, principal: Principal, event_id: int) -> Event | None:
@@ -202,10 +217,11 @@ def get_event(db: sqlite_utils.Database, principal: Principal, event_id: int) ->
 
 
 def find_event_row(db: sqlite_utils.Database, principal: Principal, event_id: int) -> dict | None:
-    """The event with this id if the caller may see it (another workspace's: None)."""
+    """The event with this id if the caller may see it (another workspace's, or one the list
+    hides: None). Cancelled events are found: the list shows them too with include_cancelled."""
     _install_functions(db)
-    where, params = _scope(principal)
-    rows = list(db.query(f"{EVENT_SELECT} WHERE {where} AND e.id = ?", params + [event_id]))
+    clauses, params = _visible_events(principal)
+    rows = list(db.query(f"{EVENT_SELECT} WHERE {' AND '.join(clauses)} AND e.id = ?", params + [event_id]))
     return rows[0] if rows else None
 
 
@@ -279,6 +295,21 @@ def _time(value: str | None):
         return parse_iso(value)
     except ValueError:
         return None
+
+
+# -- webhook deliveries ----------------------------------------------------------------------
+
+def list_webhook_deliveries(db: sqlite_utils.Database, subscription_id: int, *, after: tuple[str, int] | None,
+                            limit: int) -> tuple[list[dict], str | None]:
+    """One page of an endpoint's deliveries (outbox rows), newest first, and the next page's cursor.
+    The caller has already checked that the subscription is theirs."""
+    clauses, params = ["kind = ?", "target = ?"], [webhook_store.KIND, str(subscription_id)]
+    if after is not None:
+        clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [after[0], after[0], after[1]]
+    rows = list(db.query(f"SELECT * FROM outbox WHERE {' AND '.join(clauses)} "
+                         "ORDER BY created_at DESC, id DESC LIMIT ?", params + [limit + 1]))
+    return _page(rows, limit, "created_at")
 
 
 def resolve_member(db: sqlite_utils.Database, principal: Principal, user_id: str | None, *,

@@ -129,7 +129,8 @@ class CreateBotRequest(BaseModel):
 
     meeting_url: Text = Field(max_length=2048, description="join link of a Zoom, Meet, Teams, ... meeting")
     scheduled_time: Text | None = Field(None, max_length=64, description="ISO 8601; naive means UTC; "
-                                        "omitted: join now")
+                                        "omitted: join now (as soon as the recorder allows, a minute or "
+                                        "two ahead; the response's join_at says when)")
     start_time: Text | None = Field(None, max_length=64, description="alias of scheduled_time")
     join_at: Text | None = Field(None, max_length=64, description="alias of scheduled_time")
     bot_name: Text | None = Field(None, max_length=100)
@@ -201,6 +202,7 @@ class Delivery(BaseModel):
 
 class DeliveriesResponse(BaseModel):
     deliveries: list[Delivery]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null on the last page")
 
 
 class Deleted(BaseModel):

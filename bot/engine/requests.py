@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from bot.calendars.links import detect_meeting, normalize_join_url
 from bot.context import AppContext
+from bot.engine.reconciler import LEAD_TIME
 from bot.errors import UserError
 from bot.rules import BotOverrides, hard_rule
-from bot.timeutil import to_iso
+from bot.timeutil import parse_iso, to_iso
 from storage import bots as bot_store
 from storage import meetings as store
 from storage.decisions import (forget_decision, meeting_decision, occurrence_subject, record_decision,
@@ -61,6 +62,9 @@ def decide_event(ctx: AppContext, *, member_id: int | None, event_id: int, actio
         blocked = hard_rule(facts_of(event))
         if blocked is not None:
             raise UserError(f"calbot can't record *{event['title'] or 'that meeting'}*: {blocked.reason}.")
+    if action == "record" and scope == "occurrence" and parse_iso(event["end_at"]) <= ctx.clock.now():
+        # (A series choice still applies to the occurrences to come.)
+        raise UserError(f"*{event['title'] or 'That meeting'}* has already ended: there is nothing left to record.")
     if scope == "series" and not event["series_id"]:
         raise UserError(f"*{event['title'] or 'That meeting'}* isn't part of a series.")
     overrides = _clean_overrides(bot_config)
@@ -120,6 +124,15 @@ def _event_for_team(ctx: AppContext, team_id: str, event_id: int, member_id: int
     return event
 
 
+def soonest_join_time(now: datetime) -> datetime:
+    """"Join now" as a join time the recorder accepts: its lead time ahead, rounded up to the
+    minute, so that a client retrying "join now" within that minute gets the same bot (the same
+    meeting at the same time) rather than a second one."""
+    earliest = now + LEAD_TIME
+    minute = earliest.replace(second=0, microsecond=0)
+    return minute if minute == earliest else minute + timedelta(minutes=1)
+
+
 def request_bot(ctx: AppContext, *, team_id: str, meeting_url: str, join_at: datetime, config: dict | None,
                 actor: str | None, member_id: int | None = None) -> str:
     """REST `POST /api/bots`: a bot for this link at this time; returns the public bot id.
@@ -152,8 +165,11 @@ def request_bot(ctx: AppContext, *, team_id: str, meeting_url: str, join_at: dat
             from bot.planning import describe_choice
             from storage.rules import workspace_policy
 
+            # The requester is set here too, not only by the planner: the reconciler may schedule
+            # the bot (and send its "Bot scheduled" notice) before the planner has run.
             store.update_meeting(db, meeting_id, desired="record", reason=describe_choice("record", actor, source="api"),
-                                 bot_config=workspace_policy(db, team_id).bot_config(BotOverrides(**overrides)))
+                                 bot_config=workspace_policy(db, team_id).bot_config(BotOverrides(**overrides)),
+                                 requested_by=member_id or meeting["requested_by"])
         store.enqueue(db, "meeting", [meeting_id])
         bot = bot_store.current_bot(db, meeting_id) or bot_store.create_bot(
             db, ctx.cipher, team_id=team_id, meeting_id=meeting_id, meeting_url=meeting["meeting_url"] or meeting_url,

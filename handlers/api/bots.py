@@ -13,7 +13,7 @@ import inspect
 from fastapi import APIRouter, Depends, Request
 
 from bot.api.auth import Principal, context, require_principal
-from bot.api.bot_requests import bot_config, join_time, meeting_link
+from bot.api.bot_requests import bot_config, meeting_link, requested_join_time
 from bot.api.errors import ApiError, ErrorResponse
 from bot.api.queries import resolve_member
 from bot.api.schemas import CreateBotRequest, CreateBotResponse
@@ -29,7 +29,7 @@ async def create_bot(body: CreateBotRequest, request: Request,
                      principal: Principal = Depends(require_principal)) -> CreateBotResponse:
     ctx = context(request)
     url, _platform = meeting_link(body.meeting_url)
-    join_at = join_time(body, ctx.clock.now())
+    join_at = requested_join_time(body, ctx.clock.now())
     config = bot_config(body)
     member_id = resolve_member(ctx.db, principal, body.member)
     try:

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from bot.api.auth import Principal, context, require_principal
 from bot.api.errors import ApiError, not_found
-from bot.api.queries import parse_public_id
+from bot.api.pagination import decode_cursor
+from bot.api.queries import list_webhook_deliveries, parse_public_id
 from bot.api.schemas import (
     WEBHOOK_EVENT_TYPES, CreatedWebhook, CreateWebhookRequest, Deleted, DeliveriesResponse, Delivery,
     UpdateWebhookRequest, Webhook, WebhooksResponse,
@@ -117,13 +118,15 @@ async def delete_webhook(request: Request, webhook_id: str = Path(max_length=32)
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveriesResponse,
-            summary="Recent deliveries to this endpoint, newest first (for debugging a receiver)")
+            summary="Deliveries to this endpoint, newest first (for debugging a receiver)")
 async def list_deliveries(request: Request, webhook_id: str = Path(max_length=32),
-                          limit: int = Query(50, ge=1, le=500),
+                          limit: int = Query(50, ge=1, le=500, description="page size"),
+                          cursor: str | None = Query(None, max_length=400, description="next_cursor of the previous page"),
                           principal: Principal = Depends(require_principal)) -> DeliveriesResponse:
     row = _find(request, principal, webhook_id)
-    items = store.deliveries(context(request).db, row["id"], newest_first=True, limit=limit)
-    return DeliveriesResponse(deliveries=[_delivery(item) for item in items])
+    after = decode_cursor(cursor) if cursor else None
+    items, next_cursor = list_webhook_deliveries(context(request).db, row["id"], after=after, limit=limit)
+    return DeliveriesResponse(deliveries=[_delivery(item) for item in items], next_cursor=next_cursor)
 
 
 def _delivery(item: dict) -> Delivery:

@@ -4,10 +4,11 @@ time returns the same bot; bad input is a 4xx before anything is scheduled."""
 from __future__ import annotations
 
 import importlib.util
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from bot.engine.reconciler import LEAD_TIME
 from tests.integration.api_seed import add_calendar, add_event, add_member, api_key
 
 TEAM = "T_BOTS"
@@ -99,3 +100,18 @@ def test_bot_for_a_calendar_meeting_is_the_one_the_event_shows(env, keys):
     bot_id = env.post("/api/bots", keys["ana"], json=seed_body(env, scheduled_time=start.isoformat())).json()["bot_id"]
     shown = env.get(f"/api/calendars/events/{event}", keys["ana"]).json()["recording"]
     assert shown["bot_id"] in (None, bot_id)   # linked once the planner has grouped the event
+
+
+@needs_engine
+def test_no_scheduled_time_means_join_as_soon_as_the_recorder_allows(env, keys):
+    response = env.post("/api/bots", keys["ana"], json=seed_body(env, scheduled_time=None))
+    assert response.status_code == 200, response.text
+    join_at = datetime.fromisoformat(response.json()["join_at"])
+    now = env.clock.now()
+    assert now + LEAD_TIME <= join_at <= now + LEAD_TIME + timedelta(minutes=1)
+    stored = env.db.execute("SELECT join_at FROM bots WHERE idempotency_key = ?",
+                            [response.json()["bot_id"]]).fetchone()[0]
+    assert datetime.fromisoformat(stored) == join_at
+    # asking again in the same instant (a retry) is the same meeting at the same time: the same bot
+    again = env.post("/api/bots", keys["ana"], json=seed_body(env, scheduled_time=None))
+    assert again.json()["bot_id"] == response.json()["bot_id"]

@@ -72,3 +72,14 @@ def test_unknown_api_routes_and_methods_answer_in_our_shape(env):
 
 def test_the_rest_of_the_app_keeps_its_own_routes(env):
     assert env.client.get("/healthz").status_code == 200
+
+
+def test_the_description_names_exactly_the_lists_that_page(document):
+    paged = {path for path, operations in document["paths"].items() if "get" in operations
+             and {"limit", "cursor"} <= {p["name"] for p in operations["get"].get("parameters", [])}}
+    assert paged == {"/calendars/events", "/webhooks/{webhook_id}/deliveries"}
+    schemas = document["components"]["schemas"]
+    for path in paged:
+        ref = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert "next_cursor" in schemas[ref.rsplit("/", 1)[1]]["properties"], path
+        assert f"`GET {path.replace('{webhook_id}', '{id}')}`" in document["info"]["description"]

@@ -180,3 +180,24 @@ def test_unselected_calendars_events_are_not_listed(env, seeded):
 def test_a_parameter_given_twice_is_422(env, seeded):
     response = env.client.get("/api/calendars/events?limit=1&limit=900", headers={"x-spoke-api-key": seeded["key"]})
     assert response.status_code == 422 and "limit" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("hide", [
+    "UPDATE calendars SET selected = 0",
+    "UPDATE connections SET status = 'disconnected'",
+])
+def test_an_event_the_list_hides_is_not_found_by_id_either(env, seeded, hide):
+    event = seeded["ids"]["team"]
+    assert env.get(f"/api/calendars/events/{event}", seeded["key"]).status_code == 200
+    env.db.execute(hide)
+    for response in (env.get(f"/api/calendars/events/{event}", seeded["key"]),
+                     env.post(f"/api/calendars/events/{event}/bot", seeded["key"]),
+                     env.delete(f"/api/calendars/events/{event}/bot", seeded["key"])):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "not_found"
+    assert env.db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
+
+
+def test_a_cancelled_event_is_still_found_by_id(env, seeded):
+    response = env.get(f"/api/calendars/events/{seeded['ids']['cancelled']}", seeded["key"])
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"

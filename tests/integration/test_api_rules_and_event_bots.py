@@ -85,3 +85,95 @@ def test_event_bots_of_another_workspace_are_404_and_link_less_events_422(env, k
     assert env.post("/api/calendars/events/999999/bot", keys["ana"]).status_code == 404
     refused = env.post(f"/api/calendars/events/{event}/bot", keys["ana"])
     assert refused.status_code == 422 and "no meeting link" in refused.json()["error"]["message"]
+
+
+def test_an_event_that_has_ended_cannot_be_recorded(env, keys):
+    calendar = add_calendar(env.db, keys["ana_id"], env.clock)
+    over = add_event(env.db, calendar, env.clock, title="Yesterday's sync", start=env.clock.now() - timedelta(days=1))
+    refused = env.post(f"/api/calendars/events/{over}/bot", keys["ana"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json() == {"error": {"code": "invalid_request", "message":
+                                        "Yesterday's sync has already ended: there is nothing left to record."}}
+    assert env.db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
+    under_way = add_event(env.db, calendar, env.clock, title="Now", start=env.clock.now() - timedelta(minutes=10))
+    assert env.post(f"/api/calendars/events/{under_way}/bot", keys["ana"]).status_code == 200
+
+
+def add_rules(env, key, *rules, member=None) -> list[str]:
+    for rule in rules:
+        response = env.post("/api/rules", key, json={"rule": rule, **({"member": member} if member else {})})
+        assert response.status_code == 201, response.text
+    return [r["id"] for r in response.json()["rules"]]
+
+
+SKIP_RECURRING = {"action": "skip", "conditions": [{"type": "recurring", "value": True}]}
+
+
+def test_one_rule_is_read_and_changed_in_part(env, keys):
+    demo, recurring = add_rules(env, keys["ana"], DEMO_RULE, SKIP_RECURRING)
+    shown = env.get(f"/api/rules/{recurring}", keys["ana"])
+    assert shown.status_code == 200
+    assert shown.json()["position"] == 2 and shown.json()["description"] == "is recurring → skip"
+
+    changed = env.patch(f"/api/rules/{demo}", keys["ana"], json={"name": "Demos", "action": "ask"})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["id"], body["position"], body["description"]) == (demo, 1, "title contains 'demo' → ask")
+    assert body["rule"]["name"] == "Demos"
+    assert [c["text"] for c in body["rule"]["conditions"]] == ["demo"]   # untouched
+
+    bot = env.patch(f"/api/rules/{demo}", keys["ana"], json={
+        "conditions": [{"type": "platform", "platforms": ["zoom"]}], "bot": {"bot_name": "Demo bot"}}).json()
+    assert bot["rule"]["name"] == "Demos" and bot["rule"]["action"] == "ask"
+    assert bot["rule"]["bot"]["bot_name"] == "Demo bot" and bot["description"] == "on Zoom → ask"
+    assert env.get(f"/api/rules/{demo}", keys["ana"]).json() == bot
+
+
+def test_a_rule_is_moved_with_position(env, keys):
+    demo, recurring = add_rules(env, keys["ana"], DEMO_RULE, SKIP_RECURRING)
+    moved = env.patch(f"/api/rules/{recurring}", keys["ana"], json={"position": 1})
+    assert moved.status_code == 200 and moved.json()["position"] == 1
+    assert [r["id"] for r in env.get("/api/rules", keys["ana"]).json()["rules"]] == [recurring, demo]
+    last = env.patch(f"/api/rules/{recurring}", keys["ana"], json={"position": 99, "action": "record"})
+    assert (last.json()["position"], last.json()["rule"]["action"]) == (2, "record")
+
+
+def test_changing_a_rule_asks_the_planner_to_replan(env, keys):
+    [demo] = add_rules(env, keys["ana"], DEMO_RULE)
+    env.db.execute("DELETE FROM plan_queue")
+    env.patch(f"/api/rules/{demo}", keys["ana"], json={"action": "skip"})
+    assert env.db.execute("SELECT kind, ref FROM plan_queue").fetchall() == [("member", str(keys["ana_id"]))]
+
+
+@pytest.mark.parametrize("change", [
+    {"action": "sometimes"},
+    {"conditions": [{"type": "matches", "pattern": "(broken"}]},
+    {"conditions": [{"type": "attendee_count"}]},
+    {"bot": {"bot_name": "x" * 500}},
+    {"position": 0},
+    {"actions": "record"},   # misspelt: refused rather than silently ignored
+    {"name": "x" * 101},
+])
+def test_invalid_changes_are_422_and_change_nothing(env, keys, change):
+    [demo] = add_rules(env, keys["ana"], DEMO_RULE)
+    before = env.get(f"/api/rules/{demo}", keys["ana"]).json()
+    response = env.patch(f"/api/rules/{demo}", keys["ana"], json=change)
+    assert response.status_code == 422, response.text
+    assert set(response.json()["error"]) == {"code", "message"}
+    assert env.get(f"/api/rules/{demo}", keys["ana"]).json() == before
+
+
+def test_other_members_and_workspaces_rules_are_404(env, keys):
+    [bobs] = add_rules(env, keys["workspace"], DEMO_RULE, member="U_BOB")
+    assert env.get(f"/api/rules/{bobs}?member=U_BOB", keys["workspace"]).status_code == 200
+    assert env.patch(f"/api/rules/{bobs}?member=U_BOB", keys["workspace"], json={"name": "Bob's"}).status_code == 200
+    for response in (env.get(f"/api/rules/{bobs}", keys["ana"]),
+                     env.patch(f"/api/rules/{bobs}", keys["ana"], json={"action": "skip"}),
+                     env.get(f"/api/rules/{bobs}?member=U_ANA", keys["workspace"]),
+                     env.get(f"/api/rules/{bobs}?member=U_EVE", keys["other"]),
+                     env.patch(f"/api/rules/{bobs}?member=U_EVE", keys["other"], json={"action": "skip"}),
+                     env.get("/api/rules/abc", keys["ana"])):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "not_found"
+    assert env.get(f"/api/rules/{bobs}", keys["workspace"]).status_code == 422  # whose? say `member`
+    assert env.get(f"/api/rules/{bobs}?member=U_BOB", keys["workspace"]).json()["rule"]["action"] == "record"

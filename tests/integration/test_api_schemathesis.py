@@ -2,8 +2,8 @@
 for generated requests, with a valid key, no 5xx and every response matches the schema.
 
 Bounded (few examples per operation) so CI stays fast; the app runs in-process over ASGI on a
-throwaway database seeded with a member, a calendar, events, a meeting and a bot. (The schema is
-loaded eagerly: schemathesis's lazy `from_fixture` loader does not work with pytest 9.)
+throwaway database seeded with a member, a calendar, events, a meeting, a bot and a rule. (The
+schema is loaded eagerly: schemathesis's lazy `from_fixture` loader does not work with pytest 9.)
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.applications import Starlette
 
 from bot.api.app import ApiMount
+from bot.rules import Rule
+from storage.rules import add_rule
 from tests.integration.api_seed import (
     ApiEnv, add_bot, add_calendar, add_event, add_meeting, add_member, api_key,
 )
@@ -42,6 +44,7 @@ def _seeded_env() -> ApiEnv:
     add_event(db, calendar, clock, title="Zoom sync", start=start + timedelta(hours=3),
               meeting_url="https://zoom.us/j/123456789", platform="zoom")
     add_bot(db, TEAM, meeting, clock, join_at=start)
+    add_rule(db, member, Rule(action="record", conditions=[{"type": "title_contains", "text": "demo"}]), clock=clock)
     env.key = api_key(db, TEAM, clock, member_id=member, name="fuzz")
     return env
 

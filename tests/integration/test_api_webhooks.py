@@ -266,3 +266,29 @@ async def test_a_burst_of_bot_changes_larger_than_a_page_is_all_sent(env, receiv
     await run_engine(env, rounds=6)
     ids = {json.loads(r.body)["data"]["bot_id"] for r in receiver.received}
     assert ids == {b["idempotency_key"] for b in bots} and len(receiver.received) == 10
+
+
+def test_deliveries_page_newest_first_with_a_cursor(env):
+    member, calendar = seed_calendar(env)
+    key = api_key(env.db, TEAM, env.clock)
+    hook = subscribe(env, key, "https://example.com/hook")
+    subscription = store.get_subscription(env.db, int(hook["id"]))
+    for n in range(5):
+        store.enqueue_delivery(env.db, subscription=subscription, message_id=f"msg_{n}",
+                               body={"type": "calendar.sync_events", "n": n}, clock=env.clock)
+        if n % 2:
+            env.clock.advance(seconds=1)   # some share a created_at: ties are broken by id
+    pages, cursor = [], None
+    while True:
+        response = env.get(f"/api/webhooks/{hook['id']}/deliveries", key,
+                           params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        pages.append([d["webhook_id"] for d in response.json()["deliveries"]])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [["msg_4", "msg_3"], ["msg_2", "msg_1"], ["msg_0"]]
+    everything = env.get(f"/api/webhooks/{hook['id']}/deliveries", key).json()
+    assert len(everything["deliveries"]) == 5 and everything["next_cursor"] is None
+    bad = env.get(f"/api/webhooks/{hook['id']}/deliveries", key, params={"cursor": "nope"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"

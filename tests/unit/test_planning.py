@@ -55,6 +55,16 @@ def test_ask_when_nobody_records_and_cancelled_meetings_are_skipped():
         "approved by the API (key 'ci')"
 
 
+def test_an_api_bot_is_for_the_member_it_was_asked_for_else_the_calendars_owner():
+    asked = {"action": "record", "actor": "key 'ci'", "source": "api", "member_id": 7}
+    assert aggregate([], asked).requested_by == 7
+    assert aggregate([EventPlan(2, "skip", "default: you don't organise it", "default")], asked).requested_by == 7
+    by_workspace = {**asked, "member_id": None}
+    assert aggregate([], by_workspace).requested_by is None  # a link-only bot: nobody to tell
+    on_calendars = [EventPlan(5, "skip", "x", "default"), EventPlan(2, "ask", "y", "default")]
+    assert aggregate(on_calendars, by_workspace).requested_by == 2
+
+
 plans_strategy = st.lists(st.builds(
     EventPlan, member_id=st.integers(1, 6), action=st.sampled_from(["record", "ask", "skip"]),
     reason=st.sampled_from(["r", "the meeting is cancelled", "you declined it"]),
