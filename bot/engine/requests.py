@@ -133,6 +133,11 @@ def soonest_join_time(now: datetime) -> datetime:
     return minute if minute == earliest else minute + timedelta(minutes=1)
 
 
+def _in_progress(db, meeting_id: int | None, now: datetime) -> bool:
+    meeting = store.get_meeting(db, meeting_id) if meeting_id is not None else None
+    return meeting is not None and meeting["end_at"] is not None and parse_iso(meeting["end_at"]) > now
+
+
 def request_bot(ctx: AppContext, *, team_id: str, meeting_url: str, join_at: datetime, config: dict | None,
                 actor: str | None, member_id: int | None = None) -> str:
     """REST `POST /api/bots`: a bot for this link at this time; returns the public bot id.
@@ -140,8 +145,6 @@ def request_bot(ctx: AppContext, *, team_id: str, meeting_url: str, join_at: dat
     The same meeting (normalized link) at the same time always gives the same bot — also when a
     calendar event is that meeting, whose bot it then is."""
     db, now = ctx.db, ctx.clock.now()
-    if join_at <= now:
-        raise UserError("scheduled_time has already passed")
     found = detect_meeting("google", {"location": meeting_url})
     platform = found.platform if found else "other"
     key = normalize_join_url(meeting_url)
@@ -149,6 +152,10 @@ def request_bot(ctx: AppContext, *, team_id: str, meeting_url: str, join_at: dat
     overrides = _clean_overrides(config)
     with transaction(db):
         meeting_id = store.find_meeting_by_keys(db, team_id, [f"url:{key}@{start}"])
+        if join_at <= now and not _in_progress(db, meeting_id, now):
+            # A start in the past is fine for a meeting calbot knows is still going on (the bot
+            # joins as soon as the recorder allows); otherwise there is nothing left to join.
+            raise UserError("scheduled_time has already passed")
         if meeting_id is None:
             meeting_id = store.create_meeting(
                 db, team_id=team_id, identity=f"url:{key}@{start}", title=f"{_PLATFORM_TITLES.get(platform, 'Online')} meeting",

@@ -130,3 +130,27 @@ async def test_a_member_keys_webhook_gets_the_bot_events_of_its_api_bots(env, pe
     await WebhookProducer(env.ctx).step()
     sent = webhook_store.deliveries(env.db, int(hook.json()["id"]))
     assert [json.loads(d["payload"])["type"] for d in sent] == ["bot.scheduled"]
+
+
+async def test_the_seed_clients_request_for_a_meeting_under_way_gets_a_bot_joining_now(env, people,
+                                                                                       meetingbaas_fake):
+    """The seed client posts each listed event's start time; for a meeting already under way that
+    time has passed, and the bot should still go in (as soon as the recorder allows)."""
+    calendar = add_calendar(env.db, people["ana"], env.clock)
+    start = (env.clock.now() - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    event = add_event(env.db, calendar, env.clock, title="Standup", start=start, meeting_url=ZOOM, platform="zoom")
+    env.db.execute("UPDATE events SET meeting_key = ? WHERE id = ?", [normalize_join_url(ZOOM), event])
+    env.db.execute("INSERT INTO changes (event_id, calendar_id, team_id, kind, created_at) VALUES (?, ?, ?, ?, ?)",
+                   [event, calendar, TEAM, "created", env.clock.now_iso()])
+    await converge(env)
+
+    response = env.post("/api/bots", people["ana_key"], json={"meeting_url": ZOOM, "scheduled_time": start.isoformat()})
+    assert response.status_code == 200, response.text
+    await converge(env)
+    [bot] = meetingbaas_fake.active_bots(ZOOM)
+    assert env.clock.now() < bot.join_at <= env.clock.now() + timedelta(minutes=2)
+
+    # a past time for a link calbot knows nothing about is still refused: nothing left to join
+    unknown = env.post("/api/bots", people["ana_key"],
+                       json={"meeting_url": "https://zoom.us/j/5550002222", "scheduled_time": start.isoformat()})
+    assert unknown.status_code == 422 and "already passed" in unknown.json()["error"]["message"]
