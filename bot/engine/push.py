@@ -6,7 +6,9 @@ selected calendar of an active connection, when push is on) with `push_channels`
   Google (channels can't be extended) or a failed renewal: create a new channel first, then
   stop the old one (overlap, so no notification falls in a gap);
 - a channel whose calendar was deselected, disconnected or replaced → `stop` it.
-Secrets (Google channel token, Graph clientState) are random per channel and stored hashed.
+Secrets (Google channel token, Graph clientState) are random per channel and stored hashed; the
+row is written `pending` (placeholder channel id) before the provider is asked, so a notification
+that beats the provider's answer (Google's `sync` message does) is still recognised by its secret.
 After a new channel is created the calendar is marked dirty: a change made while no channel
 existed is picked up at once. A calendar whose channel can't be made falls back to polling
 (the syncer schedules by the polling interval when a calendar has no healthy channel).
@@ -35,6 +37,8 @@ RENEW_BEFORE = {"google": timedelta(hours=12), "microsoft": timedelta(hours=6)}
 FAILURE_BACKOFF = timedelta(minutes=5)
 REFUSED_BACKOFF = timedelta(hours=6)
 BATCH = 20
+PENDING_PREFIX = "pending:"   # channel_id of a row whose watch/subscribe call is still in flight
+PENDING_MAX_AGE = timedelta(minutes=10)
 
 
 def webhook_address(ctx: AppContext, provider: str) -> str:
@@ -58,12 +62,15 @@ class PushManager:
         """Channels to stop: marked stopping, or whose calendar is gone, deselected or whose
         connection is no longer active (and every channel when push is off)."""
         push_on = 1 if self.ctx.settings.push_enabled else 0
+        # A pending row this old was left by a crash mid-call (a call takes seconds): retire it.
+        stale = to_iso(self.ctx.clock.now() - PENDING_MAX_AGE)
         return list(self.ctx.db.query(
             "SELECT p.*, cal.connection_id AS connection_id FROM push_channels p "
             "LEFT JOIN calendars cal ON cal.id = p.calendar_id LEFT JOIN connections c ON c.id = cal.connection_id "
             "WHERE p.status IN ('active', 'pending', 'stopping') AND (p.status = 'stopping' OR cal.id IS NULL "
-            "OR cal.selected = 0 OR c.status != 'active' OR :push_on = 0) LIMIT :limit",
-            {"push_on": push_on, "limit": BATCH}))
+            "OR cal.selected = 0 OR c.status != 'active' OR :push_on = 0 "
+            "OR (p.status = 'pending' AND p.created_at < :stale)) LIMIT :limit",
+            {"push_on": push_on, "stale": stale, "limit": BATCH}))
 
     async def _stop_unwanted(self) -> bool:
         rows = self._unwanted()
@@ -75,6 +82,9 @@ class PushManager:
         """Stop one channel at the provider (best effort) and mark it stopped. A channel we can no
         longer authenticate for simply expires at the provider; our webhook ignores it."""
         ctx = self.ctx
+        if row["channel_id"].startswith(PENDING_PREFIX):   # never made at the provider (or not yet known)
+            ctx.db.execute("UPDATE push_channels SET status = 'stopped' WHERE id = ?", [row["id"]])
+            return
         provider = ctx.providers.get(row["provider"])
         connection_id = row.get("connection_id")
         if connection_id is None and row.get("calendar_id") is not None:
@@ -161,11 +171,23 @@ class PushManager:
                     return True
                 break
             secret = new_token(24)
-            created = await keeper.call(calendar["connection_id"], lambda token: provider.watch(
-                token, calendar["provider_calendar_id"], address=webhook_address(ctx, calendar["provider"]),
-                secret=secret, expires_at=expires_at,
-                lifecycle_address=webhook_address(ctx, calendar["provider"])
-                if calendar["provider"] == "microsoft" else None))
+            # The provider may notify before it answers (Google sends its `sync` message at
+            # once, and a change can land just after creation): a `pending` row with the
+            # secret's hash lets the webhook recognise those before the channel id is known.
+            pending = ctx.db.execute(
+                "INSERT INTO push_channels (calendar_id, provider, channel_id, secret_hash, status, created_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?)",
+                [calendar["id"], calendar["provider"], f"{PENDING_PREFIX}{new_token(12)}", hash_secret(secret),
+                 ctx.clock.now_iso()]).lastrowid
+            try:
+                created = await keeper.call(calendar["connection_id"], lambda token: provider.watch(
+                    token, calendar["provider_calendar_id"], address=webhook_address(ctx, calendar["provider"]),
+                    secret=secret, expires_at=expires_at,
+                    lifecycle_address=webhook_address(ctx, calendar["provider"])
+                    if calendar["provider"] == "microsoft" else None))
+            except BaseException:
+                ctx.db.execute("DELETE FROM push_channels WHERE id = ?", [pending])
+                raise
         except (ConnectionUnavailable, AuthRevoked):
             return False
         except (ProviderError, httpx.HTTPError, asyncio.TimeoutError) as exc:
@@ -180,12 +202,21 @@ class PushManager:
                         calendar["id"], exc, extra={"calendar_id": calendar["id"]})
             return False
         stamp = ctx.clock.now_iso()
-        ctx.db.execute(
-            "INSERT INTO push_channels (calendar_id, provider, channel_id, resource_id, secret_hash, status, expires_at, "
-            "created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
-            "secret_hash = excluded.secret_hash, status = 'active', expires_at = excluded.expires_at",
-            [calendar["id"], calendar["provider"], created.channel_id, created.resource_id, hash_secret(secret),
-             to_iso(created.expires_at), stamp])
+        known = ctx.db.execute("SELECT 1 FROM push_channels WHERE channel_id = ?", [created.channel_id]).fetchone()
+        promoted = known is None and ctx.db.execute(
+            "UPDATE push_channels SET channel_id = ?, resource_id = ?, status = 'active', expires_at = ?, "
+            "created_at = ? WHERE id = ? AND status = 'pending'",
+            [created.channel_id, created.resource_id, to_iso(created.expires_at), stamp, pending]).rowcount == 1
+        if not promoted:
+            # The channel id is already known, or the pending row was withdrawn meanwhile (the
+            # calendar deselected): record the channel (to be stopped by the next step if unwanted).
+            ctx.db.execute("DELETE FROM push_channels WHERE id = ?", [pending])
+            ctx.db.execute(
+                "INSERT INTO push_channels (calendar_id, provider, channel_id, resource_id, secret_hash, status, "
+                "expires_at, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+                "secret_hash = excluded.secret_hash, status = 'active', expires_at = excluded.expires_at",
+                [calendar["id"], calendar["provider"], created.channel_id, created.resource_id, hash_secret(secret),
+                 to_iso(created.expires_at), stamp])
         # The old channels overlap until now; stop them (next step), and sync once in case a
         # change slipped between the old channel's end and the new one's start.
         for row in current:

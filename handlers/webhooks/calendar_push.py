@@ -4,7 +4,10 @@ They only authenticate, mark the calendar dirty and return at once; the syncer c
 and does the listing. No notification carries event data we trust: it is only a hint.
 
 Google: the channel id and token headers are checked against `push_channels` (token stored
-hashed). The first `sync` message of a channel carries nothing to do. An unknown channel or a
+hashed). The first `sync` message of a channel carries nothing to do. A notification that arrives
+while its channel is still being made — before the provider has answered with the channel id, as
+Google's `sync` message can — is recognised by its secret alone, against the `pending` row the
+push manager writes before asking (Graph notifications too). An unknown channel or a
 wrong token gets 404 with no side effect: Google retries only 500/502/503/504, so a 404 is not
 retried, and a stray channel simply expires (we can't stop it without its account's token).
 
@@ -34,10 +37,20 @@ router = APIRouter()
 LIVE_STATUSES = ("active", "pending", "stopping")
 
 
-def _channel(db, provider: str, channel_id: str) -> dict | None:
+def _channel(db, provider: str, channel_id: str, secret: str | None) -> dict | None:
     rows = list(db.query(
         "SELECT id, calendar_id, secret_hash, status FROM push_channels WHERE channel_id = ? AND provider = ?",
         [channel_id, provider]))
+    if rows:
+        return rows[0]
+    if not secret:
+        return None
+    # A channel being made: the provider can notify before it has told us the channel's id
+    # (Google's `sync` message always does). Its secret is random per channel, so a match of
+    # its hash is the authentication.
+    rows = list(db.query(
+        "SELECT id, calendar_id, secret_hash, status FROM push_channels WHERE provider = ? AND status = 'pending' "
+        "AND secret_hash = ? ORDER BY id DESC LIMIT 1", [provider, hash_secret(secret)]))
     return rows[0] if rows else None
 
 
@@ -52,7 +65,7 @@ async def google_push(request: Request):
     channel_id = request.headers.get("x-goog-channel-id", "")
     token = request.headers.get("x-goog-channel-token")
     state = request.headers.get("x-goog-resource-state", "")
-    row = _channel(ctx.db, "google", channel_id) if channel_id else None
+    row = _channel(ctx.db, "google", channel_id, token) if channel_id else None
     if not _authentic(row, token):
         ctx.metrics.push_notifications.labels("google", "rejected").inc()
         log.info("google push for an unknown channel or with a wrong token ignored",
@@ -89,8 +102,10 @@ async def microsoft_push(request: Request):
     for item in items:
         if not isinstance(item, dict):
             continue
-        row = _channel(ctx.db, "microsoft", str(item.get("subscriptionId") or ""))
-        if not _authentic(row, item.get("clientState")):
+        client_state = item.get("clientState")
+        row = _channel(ctx.db, "microsoft", str(item.get("subscriptionId") or ""),
+                       client_state if isinstance(client_state, str) else None)
+        if not _authentic(row, client_state if isinstance(client_state, str) else None):
             ctx.metrics.push_notifications.labels("microsoft", "rejected").inc()
             continue
         ctx.db.execute("UPDATE push_channels SET last_message_at = ? WHERE id = ?", [now, row["id"]])
