@@ -39,7 +39,11 @@ def apply_bot_event(ctx: AppContext, event: BotEvent) -> bool:
         meeting = get_meeting(db, bot["meeting_id"]) if bot["meeting_id"] else None
         new_state = _STATE_OF_KIND.get(event.kind)
         if new_state is None:
-            if event.kind == "removed" and bot["state"] not in ("completed", "failed"):
+            # "Removed" is news but no state of its own (a completion or failure follows); the
+            # reason is kept so that a redelivery, even hours later, is not told twice.
+            if event.kind == "removed" and bot["state"] not in ("completed", "failed") \
+                    and bot["last_error"] != event.reason:
+                store.update_bot(db, bot["id"], clock=ctx.clock, last_error=event.reason)
                 notify(ctx, meeting, "removed", reason=event.reason or "")
                 return True
             return False
@@ -55,6 +59,8 @@ def apply_bot_event(ctx: AppContext, event: BotEvent) -> bool:
             fields["recorder_bot_id"] = event.bot_id
         store.update_bot(db, bot["id"], clock=ctx.clock, **fields)
         kind = "refused" if event.kind == "refused" else new_state
+        if kind == "failed" and event.reason and event.reason == bot["last_error"]:
+            return True  # "removed" already said this ("someone removed the bot"), in these words
         notify(ctx, meeting, kind, reason=event.reason or "", video_url=event.video_url,
                transcript_url=event.transcript_url)
     return True

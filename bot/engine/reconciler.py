@@ -8,8 +8,9 @@ Level-triggered and crash-safe:
 - Moves → PATCH; inside the recorder's lock window → delete + create if it lets us, else the
   member is told. Link changes → the old bot is deleted and a new one created. No longer wanted
   (cancelled, declined, skipped, link removed) → DELETE.
-- Rate limits, 5xx and timeouts → retry later with backoff; refusals → the bot is marked
-  failed and the member told why.
+- Rate limits, 5xx and timeouts → retry later with backoff. Refusals: a refused create marks the
+  bot failed; a refused move or cancel is retried slowly (the key may be fixed, the meeting may
+  change again). Either way the member is told once, not once per retry.
 Recorder calls are awaited outside any transaction; each state change is its own short write.
 """
 
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 
 from bot.context import AppContext
 from bot.engine.notices import notify
-from bot.recorder.base import BotConfig, RecorderError, RecorderLocked, RecorderNotFound
+from bot.recorder.base import BotConfig, RecorderError, RecorderLocked, RecorderNotFound, RecorderRateLimited
 from bot.timeutil import parse_iso, to_iso
 from storage import bots as store
 from storage.events import transaction
@@ -32,6 +33,7 @@ log = logging.getLogger("calbot.reconciler")
 
 BATCH = 20
 LEAD_TIME = timedelta(seconds=70)   # the recorder wants join_at at least a minute ahead
+CREATE_SETTLE = timedelta(seconds=90)  # > the HTTP client's 20 s timeout, with a wide margin
 WORKING = ",".join(f"'{s}'" for s in store.WORKING_STATES)
 
 
@@ -79,8 +81,15 @@ class Reconciler:
             if state == "creating":
                 found = await self.ctx.recorder.find_by_key(store.recorder_key(bot))
                 if found is not None:
-                    self._set(bot, state="scheduled", recorder_bot_id=found.bot_id, attempts=0, last_error=None)
-                    return  # adopted; the next step compares it with the meeting
+                    # Adopted; the next step compares it with the meeting. The create's own write
+                    # (and its notice) never happened, so the member hears about it now.
+                    news = self._news(bot, meeting)
+                    with transaction(self.ctx.db):
+                        self._set(bot, state="scheduled", recorder_bot_id=found.bot_id, attempts=0, last_error=None,
+                                  **self._adopted(found, meeting, now))
+                        if news and wanted:
+                            notify(self.ctx, meeting, news, reason=meeting["reason"])
+                    return
                 state = "pending"
             if state == "pending":
                 if wanted and parse_iso(meeting["end_at"]) > now:
@@ -88,8 +97,12 @@ class Reconciler:
                 else:
                     self._set(bot, state="deleted")
                 return
-            if state == "deleting" or not wanted:
+            if not wanted:
                 await self._cancel(bot, meeting, now)
+            elif state == "deleting":
+                # Still wanted: a relink whose DELETE got no clear answer. Finish it (an already
+                # deleted bot counts as deleted) rather than cancelling and starting a new bot row.
+                await self._relink(bot, meeting, now)
             elif parse_iso(meeting["start_at"]) <= now:
                 # Under way: the bot is the recorder's now; its callbacks tell us what happens.
                 self._set(bot, state="scheduled", next_attempt_at=meeting["end_at"])
@@ -101,6 +114,7 @@ class Reconciler:
             self._failed_call(bot, meeting, exc, now)
 
     async def _create(self, bot: dict, meeting: dict, now: datetime) -> None:
+        news = self._news(bot, meeting)  # before the row takes the meeting's link and time
         self._set(bot, state="creating", attempts=bot["attempts"] + 1)
         recorder_id = await self.ctx.recorder.schedule(
             meeting_url=meeting["meeting_url"], join_at=self._join_time(meeting, now), config=self._config(bot, meeting),
@@ -110,12 +124,13 @@ class Reconciler:
         with transaction(self.ctx.db):
             self._set(bot, state="scheduled", recorder_bot_id=recorder_id, meeting_url=meeting["meeting_url"],
                       join_at=meeting["start_at"], config=meeting["bot_config"], attempts=0, last_error=None)
-            notify(self.ctx, meeting, "relinked" if bot["generation"] else "scheduled", reason=meeting["reason"])
+            if news:
+                notify(self.ctx, meeting, news, reason=meeting["reason"])
         self.ctx.metrics.bots.labels("schedule", "ok").inc()
 
     async def _reschedule(self, bot: dict, meeting: dict, now: datetime) -> None:
         moved = meeting["start_at"] != bot["join_at"]
-        self._set(bot, state="updating")
+        self._set(bot, state="updating", attempts=bot["attempts"] + 1)
         try:
             await self.ctx.recorder.reschedule(bot["recorder_bot_id"], join_at=self._join_time(meeting, now),
                                                meeting_url=meeting["meeting_url"], config=self._config(bot, meeting))
@@ -123,7 +138,7 @@ class Reconciler:
             await self._replace_locked(bot, meeting, now)
             return
         except RecorderNotFound:
-            self._start_over(bot, meeting)  # the recorder lost it: make a new one
+            await self._start_over(bot, meeting, now)  # the recorder lost it: make a new one
             return
         with transaction(self.ctx.db):
             self._set(bot, state="scheduled", join_at=meeting["start_at"], config=meeting["bot_config"],
@@ -143,10 +158,10 @@ class Reconciler:
                           next_attempt_at=meeting["end_at"])
                 notify(self.ctx, meeting, "cant_move", reason="the recorder no longer accepts changes")
             return
-        self._start_over(bot, meeting)
+        await self._start_over(bot, meeting, now)
 
     async def _relink(self, bot: dict, meeting: dict, now: datetime) -> None:
-        self._set(bot, state="deleting")
+        self._set(bot, state="deleting", attempts=bot["attempts"] + 1)
         try:
             await self.ctx.recorder.cancel(bot["recorder_bot_id"])
         except RecorderNotFound:
@@ -156,15 +171,18 @@ class Reconciler:
                 self._set(bot, state="scheduled", last_error=str(exc), next_attempt_at=meeting["end_at"])
                 notify(self.ctx, meeting, "cant_move", reason="the old link's bot can no longer be changed")
             return
-        self._start_over(bot, meeting)
+        await self._start_over(bot, meeting, now)
 
-    def _start_over(self, bot: dict, meeting: dict) -> None:
-        """Same bot (same public id), new recorder bot under a new key."""
-        self._set(bot, state="pending", recorder_bot_id=None, generation=bot["generation"] + 1,
-                  meeting_url=meeting["meeting_url"], next_attempt_at=None)
+    async def _start_over(self, bot: dict, meeting: dict, now: datetime) -> None:
+        """Same bot (same public id), new recorder bot under a new key — created right away, so
+        the meeting is without a bot for one call, not until the next step. The row keeps the old
+        link and time until the create succeeds: they say what the notice should call news."""
+        self._set(bot, state="pending", recorder_bot_id=None, generation=bot["generation"] + 1, attempts=0,
+                  next_attempt_at=None)
+        await self._create(bot, meeting, now)
 
     async def _cancel(self, bot: dict, meeting: dict | None, now: datetime) -> None:
-        self._set(bot, state="deleting")
+        self._set(bot, state="deleting", attempts=bot["attempts"] + 1)
         try:
             if bot["recorder_bot_id"]:
                 await self.ctx.recorder.cancel(bot["recorder_bot_id"])
@@ -189,21 +207,59 @@ class Reconciler:
         if exc.transient:
             delay = exc.retry_after if exc.retry_after is not None else \
                 min(600.0, 5 * 2 ** min(fresh["attempts"], 7)) * random.uniform(0.5, 1.0)
-            # A failed create stays `creating`: the bot may exist after all, so it is looked up first.
+            # A failed create stays `creating`: the bot may exist after all, so it is looked up first
+            # — but not before a request the recorder may still be working on has had time to land,
+            # or the lookup finds nothing and a second bot is made. (A 429 was not processed.)
+            if fresh["state"] == "creating" and not isinstance(exc, RecorderRateLimited):
+                delay = max(delay, CREATE_SETTLE.total_seconds())
             state = {"updating": "scheduled"}.get(fresh["state"], fresh["state"])
             self._set(bot, state=state, last_error=str(exc), next_attempt_at=to_iso(now + timedelta(seconds=delay)))
             log.info("recorder call for bot %s failed, retrying in %.0fs: %s", bot["id"], delay, exc)
             return
         log.warning("recorder refused bot %s: %s", bot["id"], exc)
+        reason = f"Meeting BaaS refused it: {exc}"
         with transaction(self.ctx.db):
             if fresh["state"] in ("creating", "pending"):
-                self._set(bot, state="failed", last_error=str(exc))
-                notify(self.ctx, meeting, "failed", reason=f"Meeting BaaS refused it: {exc}")
-            else:
-                self._set(bot, state="scheduled" if fresh["recorder_bot_id"] else "failed", last_error=str(exc),
-                          next_attempt_at=meeting["end_at"] if meeting else None)
+                self._set(bot, state="failed", last_error=str(exc))  # final: said once
+                notify(self.ctx, meeting, "failed", reason=reason)
+                return
+            # A refused move or cancel leaves a bot that will join at the wrong time, link, or
+            # at all: try again slowly (the API key may be fixed, the meeting may change again).
+            delay = min(3600.0, 60 * 2 ** min(fresh["attempts"], 6))
+            self._set(bot, state="scheduled" if fresh["recorder_bot_id"] else "failed", last_error=str(exc),
+                      next_attempt_at=to_iso(now + timedelta(seconds=delay)))
+            # Once per problem: a retry that fails the same way is no news.
+            if str(exc) != fresh["last_error"]:
+                wanted = meeting is not None and meeting["desired"] == "record" and bool(meeting["meeting_url"])
+                notify(self.ctx, meeting, "change_failed" if wanted else "cancel_failed", reason=reason)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _news(bot: dict, meeting: dict | None) -> str | None:
+        """What a (re-)created bot means to the member, from the row's last link and time."""
+        if meeting is None:
+            return None
+        if not bot["generation"]:
+            return "scheduled"
+        if bot["meeting_url"] != meeting["meeting_url"]:
+            return "relinked"
+        if bot["join_at"] != meeting["start_at"]:
+            return "rescheduled"
+        return None  # the recorder lost it and we replaced it: nothing changed for the member
+
+    def _adopted(self, found, meeting: dict | None, now: datetime) -> dict:
+        """The link and time an adopted bot's row should hold: the meeting's, where the
+        recorder's bot already has them (no needless PATCH), else the recorder's own, so that the
+        next step sees the difference and fixes it."""
+        fields = {"meeting_url": found.meeting_url, "join_at": to_iso(found.join_at)}
+        if meeting is None:
+            return fields
+        start = parse_iso(meeting["start_at"])
+        # About to start: the bot joins as soon as the recorder allows, which is later than the start.
+        if found.join_at == start or (start <= found.join_at and start <= now + LEAD_TIME):
+            fields["join_at"] = meeting["start_at"]
+        return fields
 
     def _set(self, bot: dict, **fields) -> None:
         store.update_bot(self.ctx.db, bot["id"], clock=self.ctx.clock, **fields)

@@ -28,6 +28,10 @@ def notice_line(kind: str, *, title: str, start: datetime, tz: str | None, reaso
         "cancelled": f":x: Bot for *{_t(title)}* {when} cancelled{' — ' + reason if reason else ''}",
         "cant_cancel": f":warning: Couldn't call off the bot for *{_t(title)}*: it is already on its way{why}",
         "cant_move": f":warning: *{_t(title)}* moved to {when}, but the bot could no longer be moved{why}",
+        "change_failed": f":warning: Couldn't update the bot for *{_t(title)}* {when}{why} — until calbot gets "
+                         "through, it keeps its earlier time and link",
+        "cancel_failed": f":warning: Couldn't call off the bot for *{_t(title)}* {when}{why} — it may still join; "
+                         "calbot keeps trying",
         "joining": f":door: Bot is joining *{_t(title)}*",
         "in_call": f":red_circle: Bot is in *{_t(title)}* and recording",
         "refused": f":no_entry: Bot was refused entry by the host of *{_t(title)}*{why}",
@@ -41,6 +45,13 @@ def notice_line(kind: str, *, title: str, start: datetime, tz: str | None, reaso
     return lines[kind]
 
 
+MAX_TEXT = 2900  # a section block holds 3,000 characters
+
+
 def notice_message(lines: list[str]) -> dict:
-    text = "\n".join(lines)[:2900]
+    # A long burst drops its oldest lines, not its newest: the latest news is the point.
+    kept = list(lines)
+    while len(kept) > 1 and len("\n".join(kept)) > MAX_TEXT:
+        kept.pop(0)
+    text = "\n".join(kept)[:MAX_TEXT]
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
