@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.views.common import actions, button, clip, context, day_label, escape, hhmm, local, platform_name, section
+from bot.views.common import (actions, button, clip, context, day_label, escape, escape_keeping_mentions, hhmm, local,
+                              platform_name, section)
 from storage.agenda import AgendaItem
 
 RECORD_ACTION = "meeting_record"
@@ -50,9 +51,9 @@ def state_line(item: AgendaItem) -> str:
     line = STATE_LINES[state]
     why = item.why
     if state in ("record", "skip", "never", "failed") and why and why not in ("will be recorded", "not recorded"):
-        line += f" — {escape(clip(why, REASON_LIMIT))}"
+        line += f" — {escape_keeping_mentions(clip(why, REASON_LIMIT))}"
     elif state == "ask" and item.reason and item.reason != "waiting for your answer":
-        line += f" — {escape(clip(item.reason, REASON_LIMIT))}"
+        line += f" — {escape_keeping_mentions(clip(item.reason, REASON_LIMIT))}"
     if state == "done":
         links = [f"<{escape(url)}|{label}>" for label, url in (item.recording or {}).items()
                  if isinstance(url, str) and url.startswith("http")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime
 
 from bot.timeutil import zone
@@ -23,6 +25,15 @@ PLATFORM_NAMES = {
 def escape(text: str | None) -> str:
     """Slack mrkdwn escaping: only &, < and > are special."""
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9_]{2,})&gt;")
+
+
+def escape_keeping_mentions(text: str | None) -> str:
+    """`escape`, except that a user mention calbot itself wrote into a reason ("approved by
+    <@U123>") stays a mention: Slack shows it as @ana rather than as the raw id."""
+    return _ESCAPED_MENTION.sub(r"<@\1>", escape(text))
 
 
 def clip(text: str, limit: int) -> str:

@@ -1,7 +1,8 @@
 """Clicks on an approval DM: Record / Skip / Always for this series / Never for this series.
 
 Ack at once, record the choice with the engine, and edit the DM in place to show the outcome and
-who chose it. A second click simply records the same (or the new) choice again.
+who chose it. A second click (a double click, a device showing the DM before it was edited)
+records the new choice, or repeats the same one harmlessly and says it was already answered.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def _answer_with(ctx: AppContext, action: str, scope: str):
             return
         if approval["event_id"] is None:
             raise Problem("That meeting is no longer on your calendar.")
+        # The click's choice stands even if it repeats one (the last choice wins, and recording
+        # it again is harmless: one meeting, one bot); a repeat is said, so it isn't a dead click.
+        repeated = approval["status"] == "answered" and approval["answer"] == f"{action}:{scope}"
         decide_event(ctx, member_id=member["id"], event_id=approval["event_id"], action=action, scope=scope,
                      actor=member["user_id"], source="slack")
         with transaction(ctx.db):
-            approvals.answer(ctx, approval, action=action, scope=scope, user_id=member["user_id"])
+            outcome = approvals.answer(ctx, approval, action=action, scope=scope, user_id=member["user_id"])
         for loop in ("notifier", "planner", "home"):
             ctx.engine.poke(loop)
+        if repeated:
+            await respond(**ephemeral(f"You already answered: {outcome}."))
 
     return answer

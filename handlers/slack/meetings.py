@@ -4,8 +4,10 @@ per-meeting bot options modal."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from datetime import date, timedelta
 
 from bot.context import AppContext
@@ -30,6 +32,7 @@ from storage.settings import parse_member_settings
 log = logging.getLogger("calbot.slack.meetings")
 
 REF_HORIZON = timedelta(days=30)   # `record <words>` looks this far ahead (the sync window)
+PLAN_WAIT_SECONDS = 1.5            # how long a click waits for the planner before redrawing anyway
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -90,6 +93,26 @@ def decision_message(ctx: AppContext, member: dict, item: AgendaItem, action: st
     return message(text.replace("*", ""), blocks)
 
 
+async def replanned(ctx: AppContext, event_id: int, timeout: float = PLAN_WAIT_SECONDS) -> None:
+    """Let the planner take in a choice just made before showing the meeting again.
+
+    A choice is only a recorded fact until the planner has turned it into the meeting's state
+    (bot/engine/requests.py); a list, digest or Home redrawn before that shows the old state —
+    the member clicks Skip and still reads "Will be recorded". Planner steps are synchronous and
+    idempotent, so running them here (as the planner loop would, once poked) is safe; bounded, so
+    a long planner queue (a sweep) only delays the redraw, and then it shows what is known.
+    """
+    if "planner" not in ctx.engine.loops:
+        return
+    deadline = time.monotonic() + timeout
+    while ctx.db.execute("SELECT 1 FROM plan_queue WHERE kind = 'event' AND ref = ?", [str(event_id)]).fetchone():
+        if time.monotonic() >= deadline:
+            log.info("redrawing before the planner took in event %s's choice", event_id)
+            return
+        await ctx.engine.run_once("planner")
+        await asyncio.sleep(0)  # a step never awaits: let Slack's requests in between, as the loop does
+
+
 # -- commands ----------------------------------------------------------------------------------------
 
 @subcommand("upcoming")
@@ -124,6 +147,7 @@ async def decide_by_ref(request: CommandRequest, action: str) -> dict:
             return {"text": f"{describe(item, tz, ctx.clock.now())} won't be recorded anyway: {item.blocker}."}
         raise Problem(f"{describe(item, tz, ctx.clock.now())} can't be recorded: {item.blocker}.")
     await decide(ctx, member=member, event_id=item.event_id, action=action, actor=request.user_id)
+    await replanned(ctx, item.event_id)
     return decision_message(ctx, member, item, action, how)
 
 
@@ -169,6 +193,7 @@ def register(app, ctx: AppContext) -> None:
         if not item.recordable:
             raise UserError(f"*{escape(item.title)}* can't be recorded: {item.blocker}.")
         await decide(ctx, member=member, event_id=event_id, action=action_name, actor=member["user_id"])
+        await replanned(ctx, event_id)
         mark_member_dirty(ctx, member["id"])
         await redraw(ctx, client, respond, member, where, item, action_name)
 
@@ -233,6 +258,7 @@ def register(app, ctx: AppContext) -> None:
             raise UserError("That meeting can't be recorded any more.")
         await decide(ctx, member=member, event_id=event_id, action="record", actor=member["user_id"],
                      bot_config=bot_config)
+        await replanned(ctx, event_id)
         mark_member_dirty(ctx, member["id"])
         await redraw(ctx, client, response_sender(ctx, meta.get("r")), member, meta.get("w") or "",
                      item, "record")

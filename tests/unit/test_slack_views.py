@@ -174,3 +174,12 @@ def test_hundreds_of_meetings_with_long_titles():
     valid_message(digest_message(agenda, tz="Europe/Paris", now=NOW, day=NOW.date(), name="Ana", settings=MemberSettings()))
     valid_view(home_view(member={"id": 1, "tz": "UTC", "name": "Ana"}, settings=MemberSettings(), connections=[],
                          items=agenda, rules=[], now=NOW))
+
+
+def test_reasons_keep_calbots_mentions_but_escape_everything_else():
+    from bot.views.common import escape_keeping_mentions
+
+    assert escape_keeping_mentions("approved by <@U0ANA>") == "approved by <@U0ANA>"
+    assert escape_keeping_mentions("title contains '<!channel> & <b>'") == \
+        "title contains '&lt;!channel&gt; &amp; &lt;b&gt;'"
+    assert escape_keeping_mentions("<@lower>") == "&lt;@lower&gt;"
