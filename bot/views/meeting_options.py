@@ -17,11 +17,11 @@ def meeting_options_modal(item: AgendaItem, *, tz: str, now: datetime, defaults:
     bot_name = current.get("bot_name") or defaults.bot_name or ""
     entry = current.get("entry_message") or defaults.entry_message or ""
     name_input = {"type": "plain_text_input", "action_id": "value", "max_length": BOT_NAME_MAX,
-                  "placeholder": plain("calbot")}
+                  "placeholder": plain("The workspace's bot name")}
     if bot_name:
         name_input["initial_value"] = bot_name
     entry_input = {"type": "plain_text_input", "action_id": "value", "multiline": True,
-                   "max_length": ENTRY_MESSAGE_MAX, "placeholder": plain("Hi! I'm recording this meeting for Ana.")}
+                   "max_length": ENTRY_MESSAGE_MAX, "placeholder": plain("The workspace's entry message")}
     if entry:
         entry_input["initial_value"] = entry
     return {
