@@ -46,5 +46,7 @@ def register_loops(ctx: AppContext) -> None:
     from bot.engine.planner import Planner
     from bot.engine.reconciler import Reconciler
 
-    ctx.engine.add("planner", Planner(ctx).step, interval=10.0)
+    # Idle, a planner step is a few indexed reads: every 2 s costs nothing and means a change
+    # that nobody poked about (an expiring approval, a time-based re-plan) waits 2 s, not 10.
+    ctx.engine.add("planner", Planner(ctx).step, interval=2.0)
     ctx.engine.add("reconciler", Reconciler(ctx).step, interval=15.0)
