@@ -9,10 +9,11 @@ Block Kit models and Slack's size limits (tests/slack_payloads.py).
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -95,15 +96,23 @@ def start_rig(tmp_path: Path, fake: FakeSlack, *, clock: datetime | None = None,
     return SlackRig(proc, fake, driver, World(db, team_id), db, clock_file)
 
 
+@contextmanager
+def running_rig(tmp_path: Path, fake: FakeSlack, **options) -> Iterator[SlackRig]:
+    """`start_rig`, and on the way out: every Block Kit payload Slack received is checked, calbot
+    is killed and the database closed (also when the test's own setup fails)."""
+    rig = start_rig(tmp_path, fake, **options)
+    try:
+        yield rig
+        assert_all_payloads_valid(fake)
+    finally:
+        rig.calbot.kill()
+        rig.db.close()
+
+
 @pytest.fixture
 def slack(tmp_path, slack_fake):
     """calbot serve + Slack fake; Ana (Paris) is a member with a connected Google calendar."""
     slack_fake.add_user("U_ANA", team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
-    rig = start_rig(tmp_path, slack_fake)
-    rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
-    try:
+    with running_rig(tmp_path, slack_fake) as rig:
+        rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()

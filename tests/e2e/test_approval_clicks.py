@@ -16,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.timeutil import to_iso
-from tests.e2e.slack_rig import TEAM, start_rig
+from tests.e2e.slack_rig import TEAM, running_rig
 from tests.fakes.slack import find_button
-from tests.slack_payloads import assert_all_payloads_valid
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 ANA, BO = "U_ANA", "U_BO"
@@ -35,19 +34,14 @@ def slack(tmp_path, slack_fake, meetingbaas_fake):
     meetingbaas_fake.set_now(NOW)
     slack_fake.add_user(ANA, team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
     slack_fake.add_user(BO, team_id=TEAM, tz="Europe/Paris", name="Bo Berg")
-    rig = start_rig(tmp_path, slack_fake, clock=NOW, env={
+    with running_rig(tmp_path, slack_fake, clock=NOW, env={
         "MEETINGBAAS_API_KEY": meetingbaas_fake.api_key,
         "CALBOT_MEETINGBAAS_API_URL": meetingbaas_fake.url,
-    })
-    rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
-    rig.world.member(BO, tz="Europe/Paris", name="Bo Berg")
-    rig.recorder = meetingbaas_fake
-    try:
+    }) as rig:
+        rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
+        rig.world.member(BO, tz="Europe/Paris", name="Bo Berg")
+        rig.recorder = meetingbaas_fake
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()
 
 
 # -- helpers ------------------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ import pytest
 from bot.rules import Rule, TitleContains
 from bot.timeutil import Clock
 from storage.rules import add_rule
-from tests.e2e.slack_rig import TEAM, start_rig
-from tests.slack_payloads import assert_all_payloads_valid
+from tests.e2e.slack_rig import TEAM, running_rig
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 ANA = "U_ANA"
@@ -42,18 +41,13 @@ def slack(tmp_path, slack_fake, meetingbaas_fake):
     """calbot serve with Slack and a recorder; Ana (Paris) has a connected calendar."""
     meetingbaas_fake.set_now(NOW)
     slack_fake.add_user(ANA, team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
-    rig = start_rig(tmp_path, slack_fake, clock=NOW, env={
+    with running_rig(tmp_path, slack_fake, clock=NOW, env={
         "MEETINGBAAS_API_KEY": meetingbaas_fake.api_key,
         "CALBOT_MEETINGBAAS_API_URL": meetingbaas_fake.url,
-    })
-    rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
-    rig.recorder = meetingbaas_fake
-    try:
+    }) as rig:
+        rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
+        rig.recorder = meetingbaas_fake
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()
 
 
 # -- helpers ------------------------------------------------------------------------------------------

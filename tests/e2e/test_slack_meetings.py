@@ -8,8 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.slack_rig import TEAM, start_rig
-from tests.slack_payloads import assert_all_payloads_valid
+from tests.e2e.slack_rig import TEAM, running_rig
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 
@@ -21,14 +20,9 @@ def at(hours: float) -> datetime:
 @pytest.fixture
 def slack(tmp_path, slack_fake):
     slack_fake.add_user("U_ANA", team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
-    rig = start_rig(tmp_path, slack_fake, clock=NOW)
-    rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
-    try:
+    with running_rig(tmp_path, slack_fake, clock=NOW) as rig:
+        rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()
 
 
 def seed_week(w):

@@ -8,9 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.slack_rig import TEAM, start_rig
+from tests.e2e.slack_rig import TEAM, running_rig
 from tests.fakes.slack_driver import build_state
-from tests.slack_payloads import assert_all_payloads_valid
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 
@@ -19,16 +18,11 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in P
 def slack(tmp_path, slack_fake):
     slack_fake.add_user("U_ANA", team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
     slack_fake.add_user("U_BOSS", team_id=TEAM, tz="Europe/Paris", name="The Boss", is_admin=True)
-    rig = start_rig(tmp_path, slack_fake, clock=NOW)
-    rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
-    rig.world.event("U_ANA", "Acme demo", NOW + timedelta(hours=2))
-    rig.world.event("U_ANA", "Standup", NOW + timedelta(hours=3))
-    try:
+    with running_rig(tmp_path, slack_fake, clock=NOW) as rig:
+        rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
+        rig.world.event("U_ANA", "Acme demo", NOW + timedelta(hours=2))
+        rig.world.event("U_ANA", "Standup", NOW + timedelta(hours=3))
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()
 
 
 def rules_in_db(slack) -> list[str]:

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.slack_rig import TEAM, start_rig
-from tests.slack_payloads import assert_all_payloads_valid
+from tests.e2e.slack_rig import TEAM, running_rig
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 
@@ -20,14 +19,9 @@ def slack(tmp_path, slack_fake):
     slack_fake.add_channel("G0SECRET", "deal-room", is_private=True)               # private, not invited
     slack_fake.add_channel("G0BOARD", "board", is_private=True, bot_member=True)
     slack_fake.add_channel("C0OLD", "old-project", is_archived=True)
-    rig = start_rig(tmp_path, slack_fake, clock=NOW)
-    rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
-    try:
+    with running_rig(tmp_path, slack_fake, clock=NOW) as rig:
+        rig.world.member("U_ANA", tz="Europe/Paris", name="Ana Lopez")
         yield rig
-        assert_all_payloads_valid(slack_fake)
-    finally:
-        rig.calbot.kill()
-        rig.db.close()
 
 
 def open_settings(slack) -> dict:
