@@ -9,19 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.engine.planner import Planner
-from bot.engine.reconciler import Reconciler
 from bot.engine.requests import decide_event, request_bot
-from bot.engine.syncer import Syncer
 from tests.integration.calendar_rig import close_ctx, connect, make_ctx
+from tests.integration.engine_world import EngineWorld, tomorrow_at
 
 ANA = "ana@acme.com"
 BEN = "ben@acme.com"
-
-
-def tomorrow_at(hour: int, minute: int = 0) -> datetime:
-    day = datetime.now(timezone.utc) + timedelta(days=1)
-    return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 @pytest.fixture
@@ -37,20 +30,7 @@ async def world(tmp_path, google_fake, meetingbaas_fake):
     await close_ctx(ctx)
 
 
-class World:
-    def __init__(self, ctx, google, recorder):
-        self.ctx, self.google, self.recorder = ctx, google, recorder
-        self.syncer, self.planner, self.reconciler = Syncer(ctx), Planner(ctx), Reconciler(ctx)
-
-    async def converge(self):
-        self.ctx.db.execute("UPDATE calendars SET next_sync_at = NULL, dirty_at = ?", [self.ctx.clock.now_iso()])
-        await self.syncer.sync_due()
-        for _ in range(20):
-            busy = await self.planner.step()
-            busy = await self.reconciler.step() or busy
-            if not busy:
-                break
-
+class World(EngineWorld):
     def member(self, user_id):
         return self.ctx.db.execute("SELECT id FROM members WHERE user_id = ?", [user_id]).fetchone()[0]
 

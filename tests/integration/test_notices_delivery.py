@@ -16,35 +16,27 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.engine.notifier import Notifier
-from bot.engine.planner import Planner
-from bot.engine.reconciler import Reconciler
 from bot.engine.requests import decide_event
-from bot.engine.syncer import Syncer
 from bot.slack_gateway import SlackGateway
 from bot.timeutil import FixedClock
 from storage import outbox
 from storage.settings import update_member_settings
 from tests.integration.calendar_rig import close_ctx, connect, make_ctx
+from tests.integration.engine_world import EngineWorld
 
 ANA = "ana@acme.com"
 CHANNEL = "C_RECORDINGS"
 
 
-class World:
+class World(EngineWorld):
     def __init__(self, ctx, clock, google, recorder, slack):
-        self.ctx, self.clock, self.google, self.recorder, self.slack = ctx, clock, google, recorder, slack
-        self.syncer, self.planner, self.reconciler = Syncer(ctx), Planner(ctx), Reconciler(ctx)
+        super().__init__(ctx, google, recorder)
+        self.clock, self.slack = clock, slack
         self.notifier = Notifier(ctx)
 
     async def converge(self, *, to_slack: bool = True):
         """Calendar → plans → bots → Slack, until each is idle."""
-        self.ctx.db.execute("UPDATE calendars SET next_sync_at = NULL, dirty_at = ?", [self.ctx.clock.now_iso()])
-        await self.syncer.sync_due()
-        for _ in range(20):
-            busy = await self.planner.step()
-            busy = await self.reconciler.step() or busy
-            if not busy:
-                break
+        await super().converge()
         deadline = time.monotonic() + 20
         while to_slack and outbox.pending_count(self.ctx.db):
             assert time.monotonic() < deadline, "the outbox did not drain"

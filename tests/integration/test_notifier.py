@@ -5,9 +5,8 @@ retries, and a crash between Slack's answer and our write does not post the mess
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

@@ -16,37 +16,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from bot.engine.planner import Planner
-from bot.engine.reconciler import Reconciler
 from bot.engine.requests import decide_event
-from bot.engine.syncer import Syncer
 from bot.timeutil import FixedClock, parse_iso
 from tests.integration.calendar_rig import close_ctx, connect, make_ctx
+from tests.integration.engine_world import EngineWorld, tomorrow_at
 
 ANA = "ana@acme.com"
 BOSS = "boss@acme.com"
 WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"   # base64 of 24 bytes
 
 
-def tomorrow_at(hour: int, minute: int = 0) -> datetime:
-    day = datetime.now(timezone.utc) + timedelta(days=1)
-    return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
-
-
-class World:
-    def __init__(self, ctx, google, recorder):
-        self.ctx, self.google, self.recorder = ctx, google, recorder
-        self.syncer, self.planner, self.reconciler = Syncer(ctx), Planner(ctx), Reconciler(ctx)
-        self.connection_id: int | None = None
-
-    async def converge(self):
-        self.ctx.db.execute("UPDATE calendars SET next_sync_at = NULL, dirty_at = ?", [self.ctx.clock.now_iso()])
-        await self.syncer.sync_due()
-        for _ in range(20):
-            busy = await self.planner.step()
-            busy = await self.reconciler.step() or busy
-            if not busy:
-                break
+class World(EngineWorld):
+    connection_id: int | None = None
 
     async def recorded(self, title: str, **event) -> dict:
         """A meeting on Ana's calendar that she chose to record, with its bot scheduled."""

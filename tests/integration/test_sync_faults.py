@@ -3,7 +3,6 @@ one calendar's trouble never holds up another's sync."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime, timedelta, timezone

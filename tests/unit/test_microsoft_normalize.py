@@ -6,7 +6,7 @@ import base64
 import copy
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
