@@ -4,13 +4,12 @@ member's calendar connections, and the REST API keys. Other people get a plain "
 from __future__ import annotations
 
 import json
-import logging
 
 from bot.context import AppContext
 from bot.views.admin import (API_KEYS_CALLBACK, POLICY_CALLBACK, REVOKE_KEY_ACTION, api_keys_modal, health_view,
                              parse_new_key, parse_policy, parse_team_digest, policy_modal)
 from bot.views.home import ADMIN_HEALTH_ACTION, API_KEYS_ACTION, POLICY_ACTION
-from handlers.slack.notify import ChannelProblem, check_channel
+from handlers.slack.notify import channel_error
 from handlers.slack.support import Problem, acting_member, friendly, team_and_user
 from storage.meetings import enqueue
 from storage.members import find_member
@@ -19,7 +18,6 @@ from storage.api_keys import create_api_key, list_api_keys, revoke_api_key
 from storage.rules import save_policy, workspace_policy
 from storage.settings import set_team_digest, team_digest
 
-log = logging.getLogger("calbot.slack")
 ADMINS_ONLY = "Only workspace admins and owners can do that."
 
 _HEALTH_SQL = """
@@ -62,12 +60,9 @@ def register(app, ctx: AppContext) -> None:
                                                              tz=member.get("tz") or "UTC")
         errors = {**errors, **digest_errors}
         if channel and channel != previous_channel and not errors:
-            try:
-                await check_channel(client, channel)
-            except ChannelProblem as exc:
-                errors["team_digest_channel"] = str(exc).replace("`", "")[:150]
-            except Exception as exc:  # can't tell now: keep the choice, the notifier will report trouble
-                log.info("could not check channel %s: %s", channel, exc)
+            problem = await channel_error(client, channel)
+            if problem:
+                errors["team_digest_channel"] = problem
         if errors:
             await ack(response_action="errors", errors=errors)
             return

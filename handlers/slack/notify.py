@@ -56,6 +56,18 @@ async def check_channel(client, channel_id: str, label: str | None = None) -> di
     return channel
 
 
+async def channel_error(client, channel_id: str) -> str | None:
+    """Why calbot can't post in this channel, as a modal field's error; None when it can — or when
+    Slack can't say right now: the choice is kept and the notifier reports trouble later."""
+    try:
+        await check_channel(client, channel_id)
+    except ChannelProblem as exc:
+        return str(exc).replace("`", "")[:150]
+    except Exception as exc:
+        log.info("could not check channel %s: %s", channel_id, exc)
+    return None
+
+
 async def find_channel_id(client, name: str) -> str | None:
     """A public channel's id by name (for a `#name` that Slack did not escape)."""
     cursor = None

@@ -3,19 +3,17 @@ submission is validated (answers `response_action: errors` with what to fix) and
 
 from __future__ import annotations
 
-import logging
 
 from bot.context import AppContext
 from bot.engine.home import mark_member_dirty
 from bot.views.home import SETTINGS_ACTION
 from bot.views.settings import SETTINGS_CALLBACK, parse_settings_submission, settings_modal
 from handlers.slack.commands import CommandRequest, subcommand
-from handlers.slack.notify import ChannelProblem, check_channel, intro_notice
+from handlers.slack.notify import channel_error, intro_notice
 from handlers.slack.support import acting_member, friendly, team_and_user
 from storage.members import ensure_member
 from storage.settings import member_settings, update_member_settings, workspace_policy
 
-log = logging.getLogger("calbot.slack.settings")
 
 
 def modal_for(ctx: AppContext, member: dict) -> dict:
@@ -50,12 +48,9 @@ def register(app, ctx: AppContext) -> None:
         channel = changes.get("notice_channel")
         previous = member_settings(ctx.db, member["id"]).notice_channel
         if channel and channel != previous and "notice_channel" not in errors:
-            try:
-                await check_channel(client, channel)
-            except ChannelProblem as exc:
-                errors["notice_channel"] = str(exc).replace("`", "")[:150]
-            except Exception as exc:  # can't tell now: keep the choice, the notifier will report trouble
-                log.info("could not check channel %s: %s", channel, exc)
+            problem = await channel_error(client, channel)
+            if problem:
+                errors["notice_channel"] = problem
         if errors:
             await ack(response_action="errors", errors=errors)
             return

@@ -109,6 +109,23 @@ def running_rig(tmp_path: Path, fake: FakeSlack, **options) -> Iterator[SlackRig
         rig.db.close()
 
 
+@contextmanager
+def rig_with_recorder(tmp_path: Path, slack_fake: FakeSlack, recorder, now: datetime,
+                      people: dict[str, str]) -> Iterator[SlackRig]:
+    """calbot serve with Slack and the Meeting BaaS fake (its clock at `now`), and `people`
+    ({user id: name}, in Paris) as members with connected calendars."""
+    recorder.set_now(now)
+    for user_id, name in people.items():
+        slack_fake.add_user(user_id, team_id=TEAM, tz="Europe/Paris", name=name)
+    with running_rig(tmp_path, slack_fake, clock=now, env={
+        "MEETINGBAAS_API_KEY": recorder.api_key, "CALBOT_MEETINGBAAS_API_URL": recorder.url,
+    }) as rig:
+        for user_id, name in people.items():
+            rig.world.member(user_id, tz="Europe/Paris", name=name)
+        rig.recorder = recorder
+        yield rig
+
+
 @pytest.fixture
 def slack(tmp_path, slack_fake):
     """calbot serve + Slack fake; Ana (Paris) is a member with a connected Google calendar."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.timeutil import to_iso
-from tests.e2e.slack_rig import TEAM, running_rig
+from tests.e2e.slack_rig import TEAM, rig_with_recorder
 from tests.fakes.slack import find_button
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
@@ -31,16 +31,7 @@ def at(hours: float) -> datetime:
 @pytest.fixture
 def slack(tmp_path, slack_fake, meetingbaas_fake):
     """calbot serve with Slack and a recorder; Ana and Bo (Paris) have connected calendars."""
-    meetingbaas_fake.set_now(NOW)
-    slack_fake.add_user(ANA, team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
-    slack_fake.add_user(BO, team_id=TEAM, tz="Europe/Paris", name="Bo Berg")
-    with running_rig(tmp_path, slack_fake, clock=NOW, env={
-        "MEETINGBAAS_API_KEY": meetingbaas_fake.api_key,
-        "CALBOT_MEETINGBAAS_API_URL": meetingbaas_fake.url,
-    }) as rig:
-        rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
-        rig.world.member(BO, tz="Europe/Paris", name="Bo Berg")
-        rig.recorder = meetingbaas_fake
+    with rig_with_recorder(tmp_path, slack_fake, meetingbaas_fake, NOW, {ANA: "Ana Lopez", BO: "Bo Berg"}) as rig:
         yield rig
 
 

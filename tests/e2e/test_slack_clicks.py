@@ -20,7 +20,7 @@ import pytest
 from bot.rules import Rule, TitleContains
 from bot.timeutil import Clock
 from storage.rules import add_rule
-from tests.e2e.slack_rig import TEAM, running_rig
+from tests.e2e.slack_rig import rig_with_recorder
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)       # Monday, 09:00 in Paris
 ANA = "U_ANA"
@@ -39,14 +39,7 @@ def at(hours: float) -> datetime:
 @pytest.fixture
 def slack(tmp_path, slack_fake, meetingbaas_fake):
     """calbot serve with Slack and a recorder; Ana (Paris) has a connected calendar."""
-    meetingbaas_fake.set_now(NOW)
-    slack_fake.add_user(ANA, team_id=TEAM, tz="Europe/Paris", name="Ana Lopez")
-    with running_rig(tmp_path, slack_fake, clock=NOW, env={
-        "MEETINGBAAS_API_KEY": meetingbaas_fake.api_key,
-        "CALBOT_MEETINGBAAS_API_URL": meetingbaas_fake.url,
-    }) as rig:
-        rig.world.member(ANA, tz="Europe/Paris", name="Ana Lopez")
-        rig.recorder = meetingbaas_fake
+    with rig_with_recorder(tmp_path, slack_fake, meetingbaas_fake, NOW, {ANA: "Ana Lopez"}) as rig:
         yield rig
 
 
