@@ -173,6 +173,20 @@ def oauth_problem_dm(provider: str, problem: str) -> dict:
     return {"text": text, "blocks": [_section(f":warning: {text}")]}
 
 
+def reused_link_dm(provider: str, connected_accounts: list[str]) -> dict:
+    """A replayed callback link: it is spent, and whether the member is connected (the first use
+    may have worked — a reload — or may still be finishing)."""
+    name = provider_name(provider)
+    text = f"That {name} connect link was already used — each link works once."
+    if connected_accounts:
+        names = ", ".join(f"*{_escape(a)}*" for a in connected_accounts)
+        text += f" {name} is connected as {names}; nothing more to do."
+    else:
+        text += (f" If you don't get a message from me saying {name} is connected, type "
+                 f"`/calbot connect {provider}` for a new link.")
+    return {"text": text, "blocks": [_section(text)]}
+
+
 def disconnected_message(accounts: list[str], events_removed: int) -> dict:
     names = ", ".join(f"*{_escape(a)}*" for a in accounts)
     text = (f"Disconnected {names}. Its tokens are deleted, calbot stopped watching it, "

@@ -28,6 +28,7 @@ from bot.views.connections import (
     oauth_problem_dm,
     problem_page,
     provider_name,
+    reused_link_dm,
 )
 from storage import connections as conn_store
 from storage.members import find_member
@@ -64,25 +65,10 @@ def _dm(ctx, data: dict, key: str, payload: dict) -> None:
     ctx.engine.poke("notifier")
 
 
-def _reused_link_dm(ctx, data: dict, provider: str) -> dict:
-    """What a replayed callback link tells the member in Slack: the link is spent, and whether
-    they are connected (the first use may have worked — a reload — or may still be finishing)."""
-    name = provider_name(provider)
+def _active_accounts(ctx, data: dict, provider: str) -> list[str]:
     member = find_member(ctx.db, data["t"], data["u"])
-    accounts = [c["account"] for c in (conn_store.member_connections(ctx.db, member["id"]) if member else [])
-                if c["provider"] == provider and c["status"] == "active"]
-    text = f"That {name} connect link was already used — each link works once."
-    if accounts:
-        names = ", ".join(f"*{_mrkdwn(a)}*" for a in accounts)
-        text += f" {name} is connected as {names}; nothing more to do."
-    else:
-        text += (f" If you don't get a message from me saying {name} is connected, type "
-                 f"`/calbot connect {provider}` for a new link.")
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-
-
-def _mrkdwn(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return [c["account"] for c in (conn_store.member_connections(ctx.db, member["id"]) if member else [])
+            if c["provider"] == provider and c["status"] == "active"]
 
 
 @router.get("/oauth/{provider}/start")
@@ -134,7 +120,7 @@ async def oauth_callback(provider: str, request: Request):
         if row["used_at"] is not None:
             # A reload or a replayed link: the first use already did the work (or said why not).
             # One DM per link however often it is replayed, saying where the member stands.
-            _dm(ctx, data, f"oauth:{nonce}:reused", _reused_link_dm(ctx, data, provider))
+            _dm(ctx, data, f"oauth:{nonce}:reused", reused_link_dm(provider, _active_accounts(ctx, data, provider)))
             return _page(400, "This link was already used",
                          f"Each connect link works once. If {name} isn't connected yet, type "
                          f"/calbot connect {provider} in Slack for a new one.", team_id)
