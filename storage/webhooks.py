@@ -218,11 +218,10 @@ def cancel_deliveries(db: sqlite_utils.Database, subscription_id: int, *, reason
     return cursor.rowcount
 
 
-def deliveries(db: sqlite_utils.Database, subscription_id: int, *, newest_first: bool = False,
-               limit: int = 10_000) -> list[dict]:
-    order = "DESC" if newest_first else "ASC"
-    return list(db.query(f"SELECT * FROM outbox WHERE kind = ? AND target = ? ORDER BY id {order} LIMIT ?",
-                         [KIND, str(subscription_id), limit]))
+def deliveries(db: sqlite_utils.Database, subscription_id: int) -> list[dict]:
+    """Every delivery to this endpoint, oldest first (the API pages them: bot/api/queries.py)."""
+    return list(db.query("SELECT * FROM outbox WHERE kind = ? AND target = ? ORDER BY id",
+                         [KIND, str(subscription_id)]))
 
 
 # -- cursors --------------------------------------------------------------------------------
